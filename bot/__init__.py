@@ -1,0 +1,1 @@
+"""welfarebot: the platform-neutral core of the social-welfare proposal chatbot."""

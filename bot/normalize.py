@@ -1,0 +1,68 @@
+"""Normalisers and validators for typed input: Thai digits, phone numbers, counts, text."""
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
+_DIGIT_TABLE = str.maketrans(THAI_DIGITS, "0123456789")
+_PHONE_NOISE = re.compile(r"[\s\-.()/]")
+_NUMBER = re.compile(r"\d[\d,]*")
+
+
+def ascii_digits(text: str) -> str:
+    """Replace Thai digits with ASCII digits, leaving everything else as it is."""
+    return text.translate(_DIGIT_TABLE)
+
+
+def clean_text(text: str) -> str:
+    """Return typed text in NFC with control characters removed and outer whitespace trimmed."""
+    text = unicodedata.normalize("NFC", text)
+    kept = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
+    )
+    return kept.strip()
+
+
+@dataclass(frozen=True)
+class Phone:
+    """A Thai phone number in international form, with its usual written national form."""
+
+    e164: str
+
+    @property
+    def national(self) -> str:
+        """Return the number as Thais write it: 081-234-5678 or 02-123-4567."""
+        digits = "0" + self.e164[3:]
+        if len(digits) == 10:
+            return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+        return f"{digits[:2]}-{digits[2:5]}-{digits[5:]}"
+
+
+def parse_phone(text: str) -> Phone | None:
+    """Parse a Thai mobile or landline number in any usual form, or return None."""
+    raw = _PHONE_NOISE.sub("", ascii_digits(text.strip()))
+    if raw.startswith("+"):
+        raw = raw[1:]
+        if not raw.startswith("66"):
+            return None
+    if raw.startswith("66"):
+        raw = "0" + raw[2:]
+    if not raw.isdigit() or not raw.startswith("0"):
+        return None
+    mobile = len(raw) == 10 and raw[1] in "689"
+    landline = len(raw) == 9 and raw[1] in "234567"
+    if not (mobile or landline):
+        return None
+    return Phone("+66" + raw[1:])
+
+
+def parse_count(text: str) -> int | None:
+    """Return the single whole number in a text (Thai digits and thousands commas allowed)."""
+    found = _NUMBER.findall(ascii_digits(text))
+    if len(found) != 1:
+        return None
+    digits = found[0].replace(",", "")
+    if not digits or len(digits) > 12:
+        return None
+    return int(digits)

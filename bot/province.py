@@ -1,0 +1,44 @@
+"""Provinces as data: code, names and districts, loaded from bot/data/provinces.json."""
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class District:
+    """One district (อำเภอ) with its official code and names."""
+
+    code: str
+    name_th: str
+    name_en: str
+
+    def name(self, language: str) -> str:
+        """Return the district's name in a language."""
+        return self.name_th if language == "th" else self.name_en
+
+
+@dataclass(frozen=True)
+class Province:
+    """A province the bot serves: its reference-number code, names and districts."""
+
+    code: str
+    name_th: str
+    name_en: str
+    districts: tuple[District, ...]
+
+    def district(self, code: str) -> District | None:
+        """Return the district with a code, or None."""
+        return next((d for d in self.districts if d.code == code), None)
+
+
+@cache
+def load_province(code: str = "CM") -> Province:
+    """Load a province by its code from the bundled data file."""
+    raw = json.loads(resources.files("bot.data").joinpath("provinces.json").read_text("utf-8"))
+    if code not in raw:
+        raise ValueError(f"unknown province {code!r}; known: {', '.join(sorted(raw))}")
+    entry = raw[code]
+    districts = tuple(District(c, th, en) for c, th, en in entry["districts"])
+    return Province(code, entry["name"]["th"], entry["name"]["en"], districts)

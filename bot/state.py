@@ -1,0 +1,109 @@
+"""A volunteer's conversation state and the engine's effects: plain values, stored as JSON."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bot.messages import Reply
+
+REVIEW = "review"
+
+
+@dataclass
+class State:
+    """Where a volunteer is: the form being filled, the current step, answers so far."""
+
+    form: str | None = None
+    step: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    # choices ticked so far on a multi-select question, or photos received so far
+    pending: list[str] = field(default_factory=list)
+    # a yes/no question laid over the form: "cancel" or "delete"
+    confirm: str | None = None
+    # once a form has reached its review card, answering a question returns there
+    reviewed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the state as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "State":
+        """Build a state from its stored dict (an empty state for None)."""
+        if not data:
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Who:
+    """What the engine may know of the volunteer it talks to."""
+
+    consented: bool
+    language: str
+    profile: dict[str, Any] = field(default_factory=dict)
+    profile_complete: bool = False
+
+
+@dataclass(frozen=True)
+class GiveConsent:
+    """Record consent in a language, creating the volunteer."""
+
+    language: str
+    version: str
+
+
+@dataclass(frozen=True)
+class SaveProfile:
+    """Store the volunteer's profile answers."""
+
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    """Change the volunteer's language."""
+
+    language: str
+
+
+@dataclass(frozen=True)
+class SubmitProposal:
+    """Store a proposal from reviewed answers and tell its reference number."""
+
+    answers: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ShowStatus:
+    """Tell the volunteer their proposals and their status."""
+
+
+@dataclass(frozen=True)
+class ShowMyData:
+    """Give the volunteer a copy of what is stored about them."""
+
+
+@dataclass(frozen=True)
+class EraseMyData:
+    """Erase the volunteer's personal data and withdraw consent."""
+
+
+Effect = (
+    GiveConsent | SaveProfile | SetLanguage | SubmitProposal | ShowStatus | ShowMyData | EraseMyData
+)
+Action = Reply | Effect
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The engine's answer to one input: the new state (None: keep none) and actions in order."""
+
+    state: State | None
+    actions: tuple[Action, ...]
+
+    @property
+    def replies(self) -> list[Reply]:
+        """Return just the replies, in order."""
+        return [a for a in self.actions if isinstance(a, Reply)]

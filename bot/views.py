@@ -1,0 +1,257 @@
+"""Pure rendering of questions, review cards, menus and lists into neutral replies."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.calendar import format_date
+from bot.i18n import has, text
+from bot.messages import Button, Card, CardRow, Reply
+from bot.normalize import Phone
+from bot.province import Province
+from bot.questionnaire import Form, Kind, Question
+from bot.state import State
+
+CARD_VALUE_LIMIT = 300
+
+
+def question_text(language: str, form: Form, question: Question) -> str:
+    """Return a question's wording, preferring the form's own variant."""
+    specific = f"q.{form.name}.{question.key}"
+    key = specific if has(language, specific) or has("th", specific) else f"q.{question.key}"
+    return text(language, key, max=question.max_items)
+
+
+def options(
+    question: Question, answers: dict[str, Any], province: Province, own_district: str | None
+) -> list[str]:
+    """Return a question's option codes in the order shown (the volunteer's district first)."""
+    if question.kind is Kind.DISTRICT:
+        codes = [d.code for d in province.districts]
+        if own_district in codes:
+            codes.remove(own_district)
+            codes.insert(0, own_district)
+        return codes
+    return list(question.option_codes(answers))
+
+
+def own_district(form: Form, profile: dict[str, Any]) -> str | None:
+    """Return the district offered first in a form: the volunteer's own, for proposals."""
+    return profile.get("district") if form.name == "proposal" else None
+
+
+def option_label(language: str, question: Question, code: str, province: Province) -> str:
+    """Return the label of one option."""
+    if question.kind is Kind.DISTRICT:
+        district = province.district(code)
+        return district.name(language) if district else code
+    return text(language, f"opt.{question.key}.{code}")
+
+
+def format_value(
+    language: str, question: Question, value: Any, province: Province, limit: int = 0
+) -> str:
+    """Return an answer as the volunteer would read it."""
+    if value is None or value == []:
+        return text(language, "value.none")
+    if question.kind in (Kind.CHOICE, Kind.DISTRICT):
+        return option_label(language, question, value, province)
+    if question.kind is Kind.MULTI:
+        return ", ".join(option_label(language, question, v, province) for v in value)
+    if question.kind is Kind.NUMBER:
+        return f"{value:,}"
+    if question.kind is Kind.PHONE:
+        return Phone(value).national
+    if question.kind is Kind.PHOTOS:
+        return text(language, "value.photos", count=len(value))
+    if isinstance(value, dict):
+        return text(language, "value.location", **value)
+    shown = str(value)
+    if limit and len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return shown
+
+
+def ask(
+    language: str,
+    form: Form,
+    question: Question,
+    state: State,
+    province: Province,
+    profile: dict[str, Any],
+    current: Any = None,
+) -> Reply:
+    """Render a question with its buttons (options, done, skip, back)."""
+    body = question_text(language, form, question)
+    if current is not None:
+        shown = format_value(language, question, current, province, CARD_VALUE_LIMIT)
+        body += "\n" + text(language, "current", value=shown)
+    buttons: list[Button] = []
+    own = own_district(form, profile)
+    codes = options(question, state.answers, province, own)
+    if question.kind in (Kind.CHOICE, Kind.DISTRICT):
+        for code in codes:
+            label = option_label(language, question, code, province)
+            if question.kind is Kind.DISTRICT and code == own:
+                label = text(language, "btn.my_district", district=label)
+            buttons.append(Button(label, f"a:{question.key}:{code}"))
+    elif question.kind is Kind.MULTI:
+        for code in codes:
+            mark = "☑️ " if code in state.pending else "⬜ "
+            label = mark + option_label(language, question, code, province)
+            buttons.append(Button(label, f"t:{question.key}:{code}"))
+        buttons.append(Button(text(language, "btn.done"), f"d:{question.key}"))
+    elif question.kind is Kind.PHOTOS and state.pending:
+        buttons.append(Button(text(language, "btn.done"), f"d:{question.key}"))
+    if question.optional:
+        buttons.append(Button(text(language, "btn.skip"), "cmd:skip"))
+    if state.history or state.reviewed:
+        buttons.append(Button(text(language, "btn.back"), "cmd:back"))
+    return Reply(
+        body,
+        tuple(buttons),
+        ask_phone=question.kind is Kind.PHONE,
+        ask_location=question.kind is Kind.PLACE,
+        multi=question.kind is Kind.MULTI,
+    )
+
+
+def review_card(language: str, form: Form, state: State, province: Province) -> Reply:
+    """Render the review card of a form: every answer with an edit button, then the actions."""
+    rows = []
+    for question in form.questions:
+        if not question.applies(state.answers) or question.key not in state.answers:
+            continue
+        label = text(language, f"label.{question.key}")
+        value = format_value(
+            language, question, state.answers[question.key], province, CARD_VALUE_LIMIT
+        )
+        edit = Button(text(language, "btn.edit", label=label), f"e:{question.key}")
+        rows.append(CardRow(label, value, edit))
+    if form.name == "proposal":
+        title, hint = text(language, "review.title"), text(language, "review.hint")
+        actions = (
+            Button(text(language, "btn.submit"), "submit"),
+            Button(text(language, "btn.cancel"), "cmd:cancel"),
+        )
+    else:
+        title, hint = text(language, "profile.title"), text(language, "profile.hint")
+        actions = (
+            Button(text(language, "btn.save"), "save"),
+            Button(text(language, "btn.cancel"), "cmd:cancel"),
+        )
+    card = Card(title, tuple(rows), hint)
+    return Reply(card_text(card), actions, card=card)
+
+
+def card_text(card: Card) -> str:
+    """Return a card as plain text, for channels that draw no cards."""
+    lines = [card.title, ""]
+    lines += [f"{row.label}: {row.value}" for row in card.rows]
+    if card.hint:
+        lines += ["", card.hint]
+    return "\n".join(lines)
+
+
+def menu(language: str, lead: str | None = None) -> Reply:
+    """Render the main menu."""
+    body = lead + "\n\n" + text(language, "menu") if lead else text(language, "menu")
+    buttons = (
+        Button(text(language, "btn.new"), "cmd:new"),
+        Button(text(language, "btn.status"), "cmd:status"),
+        Button(text(language, "btn.profile"), "cmd:profile"),
+        Button(text(language, "btn.my_data"), "cmd:mydata"),
+        Button(text(language, "btn.help"), "cmd:help"),
+    )
+    return Reply(body, buttons)
+
+
+def consent(language: str, province: Province) -> Reply:
+    """Render the welcome and the PDPA consent question."""
+    name = province.name_th if language == "th" else province.name_en
+    body = text(language, "welcome", province=name) + "\n\n" + text(language, "consent")
+    other = "en" if language == "th" else "th"
+    buttons = (
+        Button(text(language, "btn.agree"), f"consent:yes:{language}"),
+        Button(text(language, "btn.decline"), f"consent:no:{language}"),
+        Button(text(language, "btn.other_language"), f"lang:{other}"),
+    )
+    return Reply(body, buttons)
+
+
+def confirm(language: str, kind: str) -> Reply:
+    """Render a yes/no confirmation (cancel a draft, or erase my data)."""
+    if kind == "delete":
+        return Reply(
+            text(language, "delete.confirm"),
+            (
+                Button(text(language, "btn.yes_delete"), "delete:yes"),
+                Button(text(language, "btn.no_keep"), "delete:no"),
+            ),
+        )
+    return Reply(
+        text(language, "cancel.confirm"),
+        (
+            Button(text(language, "btn.yes_discard"), "cancel:yes"),
+            Button(text(language, "btn.no_continue"), "cancel:no"),
+        ),
+    )
+
+
+def language_choice() -> Reply:
+    """Render the language choice."""
+    return Reply(
+        text("th", "language.prompt"),
+        (Button("ภาษาไทย", "lang:th"), Button("English", "lang:en")),
+    )
+
+
+def submitted(language: str, reference: str) -> Reply:
+    """Render the confirmation of a submitted proposal with the menu under it."""
+    return menu(language, text(language, "submitted", reference=reference))
+
+
+def status_list(language: str, proposals: Sequence[dict[str, Any]]) -> Reply:
+    """Render a volunteer's proposals, newest first, with their status."""
+    if not proposals:
+        return Reply(text(language, "status.none"))
+    lines = [text(language, "status.header", count=len(proposals))]
+    for proposal in proposals:
+        lines.append(
+            text(
+                language,
+                "status.line",
+                reference=proposal["reference"],
+                group=text(language, f"opt.target_group.{proposal['target_group']}"),
+                status=text(language, f"status.{proposal['status']}"),
+                date=format_date(proposal["submitted_at"], language),
+            )
+        )
+        if proposal.get("comment"):
+            lines.append(text(language, "status.comment", comment=proposal["comment"]))
+    return Reply("\n".join(lines))
+
+
+def my_data(
+    language: str,
+    form: Form,
+    profile: dict[str, Any],
+    consent_at: datetime | None,
+    consent_version: str | None,
+    proposal_count: int,
+    province: Province,
+) -> Reply:
+    """Render a copy of everything stored about the volunteer."""
+    lines = [text(language, "mydata.title"), ""]
+    for question in form.questions:
+        if question.applies(profile):
+            label = text(language, f"label.{question.key}")
+            value = format_value(language, question, profile.get(question.key), province)
+            lines.append(f"{label}: {value}")
+    lines.append(text(language, "mydata.language"))
+    if consent_at is not None:
+        date = format_date(consent_at, language)
+        lines.append(text(language, "mydata.consent", date=date, version=consent_version))
+    lines += [text(language, "mydata.proposals", count=proposal_count), ""]
+    lines.append(text(language, "mydata.hint"))
+    return Reply("\n".join(lines))
