@@ -40,6 +40,7 @@ COMMANDS = (
 UNKNOWN = "unknown"
 _COMMAND_WORDS = {word: name for name in COMMANDS for word in words(f"words.{name}")}
 _DONE_WORDS = words("words.done")
+_DECORATION = " \t\n◀▶✔✅✖️📝📋👤🔒❓"
 
 
 class Invalid(Exception):
@@ -62,7 +63,12 @@ def command_of(event: Input) -> str | None:
     if typed.startswith("/"):
         name = typed[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(typed) > 1 else ""
         return name if name in COMMANDS else UNKNOWN
-    return _COMMAND_WORDS.get(typed.casefold())
+    return _COMMAND_WORDS.get(bare(typed))
+
+
+def bare(typed: str) -> str:
+    """Return typed text case-folded, without the symbols a button label may start with."""
+    return typed.strip(_DECORATION).casefold()
 
 
 class Engine:
@@ -336,7 +342,7 @@ class Engine:
             raise Invalid("err.stale")
         if isinstance(event, Text):
             typed = clean_text(event.text)
-            if typed.casefold() in _DONE_WORDS:
+            if bare(typed) in _DONE_WORDS:
                 return self._finish_multi(state, who, question, state.pending)
             chosen = [
                 self._match(state, who, question, part.strip())
@@ -362,7 +368,7 @@ class Engine:
             received = text(lang, "photo.received", count=len(pending), max=question.max_items)
             return self._prompt(replace(state, pending=pending), who, lead=Reply(received))
         done = isinstance(event, Press) and event.data == f"d:{question.key}"
-        typed_done = isinstance(event, Text) and clean_text(event.text).casefold() in _DONE_WORDS
+        typed_done = isinstance(event, Text) and bare(clean_text(event.text)) in _DONE_WORDS
         if done or typed_done:
             return self._accept(state, who, question, list(state.pending) or None)
         raise Invalid("err.photo_expected")
@@ -377,15 +383,12 @@ class Engine:
         history = [k for k in state.history if k != question.key] + [question.key]
         moved = replace(state, answers=answers, history=history, pending=[], step=None)
         turn = self._next(moved, who)
-        if question.kind is Kind.PHONE:
-            saved = Reply(
-                text(
-                    who.language,
-                    "phone.saved",
-                    phone=views.format_value(who.language, question, value, self.province),
-                )
+        if question.kind in (Kind.PHONE, Kind.PLACE) and value is not None:
+            # a plain acknowledgement also lets channels put away a share-phone/location keyboard
+            shown = views.format_value(who.language, question, value, self.province)
+            return Turn(
+                turn.state, (Reply(text(who.language, "saved", value=shown)), *turn.actions)
             )
-            return Turn(turn.state, (saved, *turn.actions))
         return turn
 
     def _next(self, state: State, who: Who) -> Turn:

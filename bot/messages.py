@@ -1,6 +1,7 @@
 """Platform-neutral inputs from volunteers and the replies the engine sends back."""
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,41 @@ class Card:
 
 @dataclass(frozen=True)
 class Reply:
-    """One outgoing message: text, optional buttons, an optional card, optional requests."""
+    """One outgoing message: text, optional buttons and an optional card."""
 
     text: str
     buttons: tuple[Button, ...] = ()
     card: Card | None = None
-    ask_phone: bool = False
-    ask_location: bool = False
     # the question wants several presses before moving on, so keep the buttons visible
     multi: bool = False
 
 
 MAX_BUTTON_DATA = 64
+# buttons that ask the platform for the volunteer's phone number or location, where it can
+SHARE_PHONE = "share:phone"
+SHARE_LOCATION = "share:location"
+
+
+def reply_to_json(reply: Reply) -> dict[str, object]:
+    """Return a reply as a JSON-ready dict (for the outbox)."""
+    return asdict(reply)
+
+
+def reply_from_json(data: dict[str, Any]) -> Reply:
+    """Rebuild a reply from its JSON dict."""
+    card = data.get("card")
+    return Reply(
+        text=data["text"],
+        buttons=tuple(Button(**b) for b in data.get("buttons", ())),
+        card=Card(
+            title=card["title"],
+            rows=tuple(
+                CardRow(r["label"], r["value"], Button(**r["edit"]) if r.get("edit") else None)
+                for r in card["rows"]
+            ),
+            hint=card.get("hint", ""),
+        )
+        if card
+        else None,
+        multi=data.get("multi", False),
+    )

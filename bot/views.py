@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.calendar import format_date
 from bot.i18n import has, text
-from bot.messages import Button, Card, CardRow, Reply
+from bot.messages import SHARE_LOCATION, SHARE_PHONE, Button, Card, CardRow, Reply
 from bot.normalize import Phone
 from bot.province import Province
 from bot.questionnaire import Form, Kind, Question
@@ -103,17 +103,15 @@ def ask(
         buttons.append(Button(text(language, "btn.done"), f"d:{question.key}"))
     elif question.kind is Kind.PHOTOS and state.pending:
         buttons.append(Button(text(language, "btn.done"), f"d:{question.key}"))
+    if question.kind is Kind.PHONE:
+        buttons.append(Button(text(language, "btn.share_phone"), SHARE_PHONE))
+    if question.kind is Kind.PLACE:
+        buttons.append(Button(text(language, "btn.share_location"), SHARE_LOCATION))
     if question.optional:
         buttons.append(Button(text(language, "btn.skip"), "cmd:skip"))
     if state.history or state.reviewed:
         buttons.append(Button(text(language, "btn.back"), "cmd:back"))
-    return Reply(
-        body,
-        tuple(buttons),
-        ask_phone=question.kind is Kind.PHONE,
-        ask_location=question.kind is Kind.PLACE,
-        multi=question.kind is Kind.MULTI,
-    )
+    return Reply(body, tuple(buttons), multi=question.kind is Kind.MULTI)
 
 
 def review_card(language: str, form: Form, state: State, province: Province) -> Reply:

@@ -1,0 +1,71 @@
+"""The `welfarebot` command line: run the bot, chat in the terminal, manage the database."""
+
+import asyncio
+import logging
+
+import typer
+from rich.console import Console
+
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="welfarebot: social-welfare proposals from volunteers, over LINE, Telegram and terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+
+NO_CHANNELS = (
+    "No chat platform is configured, so this is the terminal chat on {db}. "
+    "To connect Telegram, create a bot with @BotFather and set TELEGRAM_BOT_TOKEN "
+    "(in the environment or a .env file; see .env.example); for webhook mode also set "
+    "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET. LINE joins the same way once its "
+    "channel is added. Press Ctrl-D to leave."
+)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request URL, and Telegram's URLs carry the bot token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@app.command()
+def run() -> None:
+    """Start every channel whose credentials are configured (the terminal chat when none are)."""
+    from bot.wiring import build_service
+
+    settings = Settings()
+    service = build_service(settings)
+    if not settings.telegram_enabled:
+        err.print(NO_CHANNELS.format(db=settings.database_url), highlight=False)
+        from handlers.terminal import run_terminal
+
+        run_terminal(service, settings.terminal_user)
+        return
+    from handlers.runner import serve
+
+    _logging()
+    asyncio.run(serve(settings, service))
+
+
+@app.command()
+def chat() -> None:
+    """Chat with the bot in this terminal, as a volunteer would (input may be piped in)."""
+    from bot.wiring import build_service
+    from handlers.terminal import run_terminal
+
+    settings = Settings()
+    run_terminal(build_service(settings), settings.terminal_user)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Revision to upgrade to.")) -> None:
+    """Create or upgrade the database schema to the newest revision."""
+    from storage.db import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url, revision)
+    err.print(f"Database is at revision {revision}.")

@@ -1,0 +1,26 @@
+"""Settings from the environment and an optional .env file."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; see .env.example and the README for what each one does."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///welfarebot.db"
+    province: str = "CM"
+    bot_language: str = Field(default="th", pattern="^(th|en)$")
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    terminal_user: str = "terminal"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Tell whether a Telegram bot token is configured."""
+        return bool(self.telegram_bot_token and self.telegram_bot_token.get_secret_value())

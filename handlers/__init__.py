@@ -1,0 +1,1 @@
+"""Channel adapters: platform events in, neutral inputs to the core; neutral replies out."""

@@ -1,0 +1,57 @@
+"""Runs every configured channel in one process until asked to stop."""
+
+import asyncio
+import contextlib
+import signal
+
+import uvicorn
+
+from bot.service import WelfareService
+from bot.settings import Settings
+from handlers.telegram.channel import TelegramChannel
+from handlers.web import create_app
+
+
+def telegram_channel(settings: Settings, service: WelfareService) -> TelegramChannel:
+    """Build the Telegram channel from settings."""
+    assert settings.telegram_bot_token is not None
+    secret = settings.telegram_webhook_secret
+    return TelegramChannel(
+        service,
+        settings.telegram_bot_token.get_secret_value(),
+        base_url=settings.telegram_api_base_url,
+        webhook_url=settings.telegram_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else None,
+    )
+
+
+async def serve(settings: Settings, service: WelfareService) -> None:
+    """Start the channels (and the web server when a webhook needs it); stop on SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    channel = telegram_channel(settings, service)
+    await channel.start()
+    server: uvicorn.Server | None = None
+    web_task: asyncio.Task[None] | None = None
+    if settings.telegram_webhook_url:
+        config = uvicorn.Config(
+            create_app(channel.routes()),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level="warning",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        # uvicorn must not take over the signals this function already handles
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        web_task = asyncio.create_task(server.serve())
+    try:
+        await stop.wait()
+    finally:
+        if server is not None and web_task is not None:
+            server.should_exit = True
+            await web_task
+        await channel.stop()

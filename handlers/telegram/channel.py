@@ -1,0 +1,248 @@
+"""The Telegram channel: a python-telegram-bot Application fed from a durable inbox."""
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from json import JSONDecodeError
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram import BotCommand, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.i18n import LANGUAGES, text
+from bot.messages import Input
+from bot.service import Delivery, WelfareService
+from handlers.telegram.convert import message_input, press_input
+from handlers.telegram.processor import PerUserUpdateProcessor
+from handlers.telegram.render import render
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+MENU_COMMANDS = ("start", "new", "status", "back", "skip", "cancel", "profile", "language",
+                 "mydata", "deletedata", "help")  # fmt: skip
+
+
+def seconds(wait: object) -> float:
+    """Return a retry_after (seconds or a timedelta, by PTB's setting) in seconds."""
+    total = getattr(wait, "total_seconds", None)
+    return float(total() if callable(total) else wait)  # type: ignore[arg-type]
+
+
+class TelegramChannel:
+    """Receives Telegram updates (polling or webhook), stores them, and answers through the core."""
+
+    def __init__(
+        self,
+        service: WelfareService,
+        token: str,
+        base_url: str = "https://api.telegram.org/bot",
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        concurrency: int = 256,
+    ) -> None:
+        self.service = service
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self._claimed: set[int] = set()
+        self._stopping = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self.app = (
+            Application.builder()
+            .token(token)
+            .base_url(base_url)
+            .base_file_url(base_url.replace("/bot", "/file/bot"))
+            .updater(None)
+            .concurrent_updates(PerUserUpdateProcessor(concurrency, self._after_update))
+            .connection_pool_size(64)
+            .build()
+        )
+        private = filters.ChatType.PRIVATE
+        self.app.add_handler(CallbackQueryHandler(self._on_press))
+        self.app.add_handler(MessageHandler(private & ~filters.UpdateType.EDITED, self._on_message))
+        self.app.add_handler(MessageHandler(filters.ChatType.GROUPS, self._on_group))
+        self.app.add_error_handler(self._on_error)
+
+    # life cycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start processing: resend unsent replies, replay stored updates, then poll or listen."""
+        await self.app.initialize()
+        await self.app.start()
+        await self._register_commands()
+        for delivery in self.service.undelivered(PLATFORM):
+            await self.deliver(delivery)
+        for _event_id, payload in self.service.pending_events(PLATFORM):
+            await self.app.update_queue.put(Update.de_json(payload, self.app.bot))
+        if self.webhook_url:
+            secret = self.webhook_secret
+            await self.app.bot.set_webhook(
+                self.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+        else:
+            await self.app.bot.delete_webhook()
+            self._poller = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        """Stop polling and finish the updates already taken in."""
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def _register_commands(self) -> None:
+        for language in LANGUAGES:
+            commands = [BotCommand(name, text(language, f"cmd.{name}")) for name in MENU_COMMANDS]
+            code = None if language == "th" else language
+            try:
+                await self.app.bot.set_my_commands(commands, language_code=code)
+            except TelegramError as error:
+                log.warning("could not register Telegram commands: %s", error)
+
+    # receiving ----------------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Long-poll getUpdates; store each batch before the next call acknowledges it."""
+        offset: int | None = None
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=offset, timeout=30, allowed_updates=ALLOWED_UPDATES
+                )
+            except RetryAfter as error:
+                await asyncio.sleep(seconds(error.retry_after))
+                continue
+            except (NetworkError, TelegramError) as error:
+                log.warning(
+                    "getUpdates failed (%s); retrying in %.0f s", type(error).__name__, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            if not updates:
+                continue
+            await self.take(updates)
+            offset = updates[-1].update_id + 1
+
+    async def take(self, updates: list[Update]) -> None:
+        """Store updates durably, then queue them for processing."""
+        self.service.store_events(PLATFORM, [(str(u.update_id), u.to_dict()) for u in updates])
+        for update in updates:
+            await self.app.update_queue.put(update)
+
+    async def webhook(self, request: Request) -> Response:
+        """Receive one webhook update: check the secret, store it, acknowledge, then process."""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if self.webhook_secret and not hmac.compare_digest(
+            given.encode(), self.webhook_secret.encode()
+        ):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        try:
+            payload = await request.json()
+            update = Update.de_json(payload, self.app.bot)
+        except (JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError):
+            return JSONResponse({"error": "bad update"}, status_code=400)
+        if update is None or not isinstance(payload, dict):
+            return JSONResponse({"error": "bad update"}, status_code=400)
+        await self.take([update])
+        return JSONResponse({"ok": True})
+
+    def routes(self) -> list[Route]:
+        """Return the web routes this channel serves."""
+        return [Route("/telegram/webhook", self.webhook, methods=["POST"])]
+
+    # handling -----------------------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer a private message."""
+        if update.effective_message is None:
+            return
+        await self._handle(update, message_input(update.effective_message))
+
+    async def _on_press(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer a button press (stopping the button's spinner first)."""
+        query = update.callback_query
+        if query is None:
+            return
+        with contextlib.suppress(TelegramError):
+            await query.answer()
+        if query.message is not None and query.message.chat.type != "private":
+            return
+        await self._handle(update, press_input(query))
+
+    async def _on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Ask people in groups to talk one-to-one, storing nothing."""
+        message = update.effective_message
+        if message is None or update.effective_user is None:
+            return
+        language = update.effective_user.language_code
+        language = language if language in LANGUAGES else self.service.default_language
+        await message.reply_text(text(language, "err.group_chat"))
+
+    async def _handle(self, update: Update, event: Input) -> None:
+        user = update.effective_user
+        if user is None:
+            return
+        self._claimed.add(update.update_id)
+        delivery = self.service.handle(
+            PLATFORM, str(user.id), str(update.update_id), event, language_hint=user.language_code
+        )
+        if delivery is not None:
+            await self.deliver(delivery)
+
+    async def _after_update(self, update: object) -> None:
+        if not isinstance(update, Update):
+            return
+        if update.update_id in self._claimed:
+            self._claimed.discard(update.update_id)
+        else:
+            self.service.finish_event(PLATFORM, str(update.update_id))
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the failure without personal data and apologise to the user."""
+        log.error("update failed: %s", type(context.error).__name__, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            with contextlib.suppress(TelegramError):
+                await self.app.bot.send_message(
+                    update.effective_chat.id, text(self.service.default_language, "err.internal")
+                )
+
+    # sending ------------------------------------------------------------------------------------
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """Send a delivery's replies in order, then confirm it; a blocked user is not retried."""
+        try:
+            for reply in delivery.replies:
+                for outgoing in render(reply):
+                    await self._send(delivery.recipient, outgoing.text, outgoing.markup)
+        except Forbidden:
+            log.info("a Telegram user has blocked the bot; dropping their replies")
+        except BadRequest as error:
+            log.warning("Telegram refused a reply: %s", error)
+        self.service.delivered([delivery.outbox_id])
+
+    async def _send(self, chat_id: str, body: str, markup: object) -> None:
+        for _attempt in range(5):
+            try:
+                await self.app.bot.send_message(chat_id, body, reply_markup=markup)  # type: ignore[arg-type]
+                return
+            except RetryAfter as error:
+                await asyncio.sleep(seconds(error.retry_after))
+        raise NetworkError("Telegram kept asking to retry later")

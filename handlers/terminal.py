@@ -1,0 +1,90 @@
+"""The terminal channel: the same conversation on standard input and output, numbered choices."""
+
+import sys
+import uuid
+from typing import TextIO
+
+from bot.messages import SHARE_LOCATION, SHARE_PHONE, Button, Input, Press, Reply, Text, Unsupported
+from bot.normalize import ascii_digits
+from bot.service import WelfareService
+
+PLATFORM = "terminal"
+
+
+class TerminalChat:
+    """Chats with one local volunteer; piped input works too, and end of input ends the chat."""
+
+    def __init__(
+        self, service: WelfareService, user_id: str, stdin: TextIO, stdout: TextIO
+    ) -> None:
+        self.service = service
+        self.user_id = user_id
+        self.stdin = stdin
+        self.stdout = stdout
+        self.session = uuid.uuid4().hex[:12]
+        self.count = 0
+        self.numbered: list[Button] = []
+
+    def run(self) -> None:
+        """Greet, then answer every line until the input ends."""
+        for delivery in self.service.undelivered(PLATFORM):
+            self.show(list(delivery.replies))
+            self.service.delivered([delivery.outbox_id])
+        self.send(Text("/start"))
+        interactive = self.stdin.isatty()
+        while True:
+            if interactive:
+                self.stdout.write("> ")
+                self.stdout.flush()
+            line = self.stdin.readline()
+            if not line:
+                break
+            self.send(self.to_input(line.rstrip("\n")))
+        if interactive:
+            self.stdout.write("\n")
+
+    def to_input(self, line: str) -> Input:
+        """Turn a typed line into an input: a number picks a shown choice."""
+        stripped = line.strip()
+        if not stripped:
+            return Unsupported("empty")
+        digits = ascii_digits(stripped)
+        if digits.isdigit() and 1 <= int(digits) <= len(self.numbered):
+            return Press(self.numbered[int(digits) - 1].data)
+        return Text(line)
+
+    def send(self, event: Input) -> None:
+        """Pass one input to the core and print the replies."""
+        self.count += 1
+        event_id = f"{self.session}:{self.count}"
+        delivery = self.service.handle(PLATFORM, self.user_id, event_id, event)
+        if delivery is not None:
+            self.show(list(delivery.replies))
+            self.service.delivered([delivery.outbox_id])
+
+    def show(self, replies: list[Reply]) -> None:
+        """Print replies; choices are numbered, commands shown as what to type."""
+        for reply in replies:
+            self.stdout.write(reply.text + "\n")
+            choices = [
+                b
+                for b in reply.buttons
+                if not b.data.startswith("cmd:") and b.data not in (SHARE_PHONE, SHARE_LOCATION)
+            ]
+            commands = [b for b in reply.buttons if b.data.startswith("cmd:")]
+            if reply.buttons:
+                self.numbered = choices
+            for number, button in enumerate(choices, start=1):
+                self.stdout.write(f"  {number}) {button.label}\n")
+            if commands:
+                hints = "  ".join(
+                    f"[{b.data[4:] and '/' + b.data[4:]} {b.label}]" for b in commands
+                )
+                self.stdout.write(f"  {hints}\n")
+            self.stdout.write("\n")
+        self.stdout.flush()
+
+
+def run_terminal(service: WelfareService, user_id: str) -> None:
+    """Chat on this process's standard input and output."""
+    TerminalChat(service, user_id, sys.stdin, sys.stdout).run()

@@ -1,0 +1,1 @@
+"""Durable state: SQLAlchemy models, database set-up, repositories and Alembic migrations."""

@@ -1,0 +1,185 @@
+"""SQLAlchemy 2.0 models: volunteers, proposals and their history, conversations, event logs."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.calendar import utcnow
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the project's column types."""
+
+    type_annotation_map = {  # noqa: RUF012  (SQLAlchemy reads this class attribute)
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Volunteer(Base):
+    """A person who sends proposals, on one platform; personal fields are erased on request."""
+
+    __tablename__ = "volunteers"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    # NULL once erased, so the same person can come back as someone new
+    platform_user_id: Mapped[str | None] = mapped_column(String(64))
+    full_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(16))
+    network: Mapped[str | None] = mapped_column(String(32))
+    network_other: Mapped[str | None] = mapped_column(String(100))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    district: Mapped[str | None] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(5), default="th")
+    consent_version: Mapped[str | None] = mapped_column(String(16))
+    consent_given_at: Mapped[datetime | None]
+    consent_withdrawn_at: Mapped[datetime | None]
+    profile_completed_at: Mapped[datetime | None]
+    reminders_opt_out: Mapped[bool] = mapped_column(default=False)
+    unreachable_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def consented(self) -> bool:
+        """Tell whether consent is given and not withdrawn."""
+        return self.consent_given_at is not None and self.consent_withdrawn_at is None
+
+
+class Proposal(Base):
+    """A submitted proposal; every answer staff filter on is a column of its own."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        UniqueConstraint("province", "fiscal_year", "sequence"),
+        Index("ix_proposals_year_group_district", "fiscal_year", "target_group", "district"),
+        Index("ix_proposals_status_submitted", "status", "submitted_at"),
+        Index("ix_proposals_submitted", "submitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(24), unique=True)
+    province: Mapped[str] = mapped_column(String(8))
+    fiscal_year: Mapped[int]
+    sequence: Mapped[int]
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    target_group: Mapped[str] = mapped_column(String(32))
+    subgroup: Mapped[str] = mapped_column(String(32))
+    subgroup_other: Mapped[str | None] = mapped_column(String(200))
+    problem: Mapped[str] = mapped_column(Text)
+    people_affected: Mapped[int]
+    district: Mapped[str] = mapped_column(String(8))
+    location_text: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    help_received: Mapped[str] = mapped_column(String(16))
+    solution: Mapped[str] = mapped_column(Text)
+    responsible: Mapped[list[Any]]
+    responsible_other: Mapped[str | None] = mapped_column(String(200))
+    urgency: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    photos: Mapped[list["ProposalPhoto"]] = relationship(
+        order_by="ProposalPhoto.position", cascade="all, delete-orphan"
+    )
+    history: Mapped[list["StatusChange"]] = relationship(
+        order_by="StatusChange.id", cascade="all, delete-orphan"
+    )
+
+
+class ProposalPhoto(Base):
+    """A photo attached to a proposal, kept by the platform's file id."""
+
+    __tablename__ = "proposal_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    platform: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str] = mapped_column(String(256))
+
+
+class StatusChange(Base):
+    """One change of a proposal's status: who, when, and the comment."""
+
+    __tablename__ = "status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(String(200))
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """A volunteer's conversation state (the draft included), so any worker can continue it."""
+
+    __tablename__ = "conversations"
+
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"), primary_key=True)
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class InboundEvent(Base):
+    """An inbound platform event: stored before it is acknowledged, marked once it took effect."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        UniqueConstraint("platform", "event_id"),
+        Index("ix_inbound_pending", "platform", "processed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(64))
+    # the raw event while it waits; cleared once processed so no personal data lingers
+    payload: Mapped[dict[str, Any] | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """Replies committed with the state change that caused them, deleted once delivered."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_platform", "platform", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(64))
+    replies: Mapped[list[Any]]
+    reply_token: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReferenceCounter(Base):
+    """The last reference sequence handed out per province and fiscal year."""
+
+    __tablename__ = "reference_counters"
+
+    province: Mapped[str] = mapped_column(String(8), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
