@@ -32,11 +32,11 @@ class Phone:
 
     @property
     def national(self) -> str:
-        """Return the number as Thais write it: 081-234-5678 or 02-123-4567."""
+        """Return the number as Thais write it: 081-234-5678, 053-123-456 or 02-123-4567."""
         digits = "0" + self.e164[3:]
-        if len(digits) == 10:
-            return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
-        return f"{digits[:2]}-{digits[2:5]}-{digits[5:]}"
+        if digits.startswith("02"):
+            return f"{digits[:2]}-{digits[2:5]}-{digits[5:]}"
+        return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
 
 
 def parse_phone(text: str) -> Phone | None:

@@ -1,0 +1,95 @@
+"""Shared fixtures: migrated SQLite files, PostgreSQL when configured, the service."""
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.province import load_province
+from bot.service import WelfareService
+from storage.db import make_engine, make_sessions, normalize_url, upgrade
+from storage.models import Base
+from tests.helpers import Chat, Clock
+
+PG_REASON = "TEST_DATABASE_URL is not set; PostgreSQL tests need a server (see .ci/run)"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return an SQLite file migrated once by Alembic, to copy for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """Return the URL of a fresh migrated SQLite file."""
+    path = tmp_path / "welfarebot.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a throw-away PostgreSQL database, migrated by Alembic, for this test session."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip(PG_REASON)
+    name = f"welfarebot_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = normalize_url(base).rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """Return a fresh database URL, once for SQLite and once for PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Return a clock set to 29 Nov 2026 10:00 Bangkok time (fiscal year 2570)."""
+    return Clock()
+
+
+def make_service(url: str, clock: Clock) -> WelfareService:
+    """Return the real service on a database."""
+    return WelfareService(make_sessions(make_engine(url)), load_province("CM"), "th", clock)
+
+
+@pytest.fixture
+def service(sqlite_url: str, clock: Clock) -> WelfareService:
+    """Return the service on a fresh SQLite file."""
+    return make_service(sqlite_url, clock)
+
+
+@pytest.fixture
+def any_service(db_url: str, clock: Clock) -> WelfareService:
+    """Return the service on each database backend in turn."""
+    return make_service(db_url, clock)
+
+
+@pytest.fixture
+def chat(service: WelfareService) -> Chat:
+    """Return a volunteer chatting with the service."""
+    return Chat(service)

@@ -1,0 +1,267 @@
+"""A fake Telegram Bot API on loopback: hands out queued updates and records what the bot sends."""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities"}
+BOT_USER = {
+    "id": 4242,
+    "is_bot": True,
+    "first_name": "WelfareBot",
+    "username": "welfare_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass
+class Call:
+    """One Bot API call the bot made."""
+
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class FakeTelegram:
+    """The fake's state; the Starlette app serves it and tests drive it from their thread."""
+
+    # getUpdates waits at most this long for an update before answering with none
+    poll_cap: float = 1.0
+    calls: list[Call] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    acknowledged: int = 0
+    on_send: Callable[[Call], None] | None = None
+    # a sendMessage for which this returns True is held until `release()` (to crash mid-send)
+    hold: Callable[[Call], bool] | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _changed: threading.Condition = field(init=False)
+    _arrived: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _released: threading.Event = field(default_factory=threading.Event)
+    _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)
+
+    # driven by tests ----------------------------------------------------------------------------
+
+    def push(self, *updates: dict[str, Any]) -> None:
+        """Queue updates for the bot's next getUpdates."""
+        with self._lock:
+            self.updates.extend(updates)
+        if self._loop is not None and self._arrived is not None:
+            self._loop.call_soon_threadsafe(self._arrived.set)
+
+    def sent(self, chat_id: int | None = None) -> list[Call]:
+        """Return the sendMessage calls so far (to one chat when given)."""
+        with self._lock:
+            return [
+                c
+                for c in self.calls
+                if c.method == "sendMessage"
+                and (chat_id is None or int(c.params["chat_id"]) == chat_id)
+            ]
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        """Return the texts sent so far."""
+        return [c.params["text"] for c in self.sent(chat_id)]
+
+    def wait_for(self, predicate: Callable[["FakeTelegram"], bool], timeout: float = 20) -> None:
+        """Block until a predicate over the fake holds (woken by every change), or fail."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                if predicate(self):
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the fake Telegram never saw what the test waited for")
+                self._changed.wait(remaining)
+
+    def wait_sent(self, count: int, chat_id: int | None = None, timeout: float = 20) -> None:
+        """Block until at least `count` messages were sent (to a chat)."""
+        self.wait_for(lambda fake: len(fake.sent(chat_id)) >= count, timeout)
+
+    def release(self) -> None:
+        """Let held sendMessage calls finish."""
+        self._released.set()
+
+    # served to the bot --------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> JSONResponse:
+        """Answer one Bot API call."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._arrived = asyncio.Event()
+        method = request.path_params["method"]
+        params = await self._params(request)
+        if method == "getUpdates":
+            return JSONResponse({"ok": True, "result": await self._get_updates(params)})
+        call = Call(method, params)
+        if method == "sendMessage" and self.hold is not None and self.hold(call):
+            await asyncio.to_thread(self._released.wait)
+        with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+        if self.on_send is not None:
+            self.on_send(call)
+        result = self._result(call)
+        if result is None:
+            body = {"ok": False, "error_code": 404, "description": "Not Found"}
+            return JSONResponse(body, status_code=404)
+        return JSONResponse({"ok": True, "result": result})
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return dict(await request.json())
+        form = await request.form()
+        params: dict[str, Any] = {}
+        for key, value in form.items():
+            params[key] = json.loads(value) if key in JSON_FIELDS else value
+        return params
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        timeout = min(float(params.get("timeout") or 0), self.poll_cap)
+        with self._changed:
+            # an offset tells Telegram every update below it has arrived: it forgets them
+            if offset > self.acknowledged:
+                self.acknowledged = offset
+                self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            self._changed.notify_all()
+        assert self._arrived is not None
+        if not self._ready(offset) and timeout > 0:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+        with self._lock:
+            return [u for u in self.updates if u["update_id"] >= offset][:100]
+
+    def _ready(self, offset: int) -> bool:
+        with self._lock:
+            return any(u["update_id"] >= offset for u in self.updates)
+
+    def _result(self, call: Call) -> Any:
+        if call.method == "getMe":
+            return BOT_USER
+        if call.method in {"sendMessage", "editMessageText", "editMessageReplyMarkup"}:
+            chat_id = int(call.params["chat_id"])
+            return {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "Volunteer"},
+                "from": BOT_USER,
+                "text": call.params.get("text", ""),
+            }
+        if call.method in {
+            "answerCallbackQuery",
+            "setMyCommands",
+            "deleteWebhook",
+            "setWebhook",
+            "close",
+        }:
+            return True
+        return None
+
+    def app(self) -> Starlette:
+        """Return the ASGI app serving this fake."""
+        return Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["POST"])])
+
+
+class Updates:
+    """Builds Telegram update dicts for one user, numbering them like Telegram does."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, user_id: int, language: str = "th", first_name: str = "สมศรี") -> None:
+        self.user = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name,
+            "language_code": language,
+        }
+        self.chat = {"id": user_id, "type": "private", "first_name": first_name}
+
+    def _message(self, **content: Any) -> dict[str, Any]:
+        update_id = next(self._ids)
+        message = {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": self.chat,
+            "from": self.user,
+            **content,
+        }
+        return {"update_id": update_id, "message": message}
+
+    def text(self, body: str) -> dict[str, Any]:
+        """A typed message (a /command included)."""
+        entities = []
+        if body.startswith("/"):
+            entities = [{"type": "bot_command", "offset": 0, "length": len(body.split()[0])}]
+        return self._message(text=body, entities=entities) if entities else self._message(text=body)
+
+    def press(self, data: str) -> dict[str, Any]:
+        """A press of an inline button carrying `data`."""
+        update_id = next(self._ids)
+        query = {
+            "id": str(update_id),
+            "from": self.user,
+            "chat_instance": "ci",
+            "data": data,
+            "message": {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": self.chat,
+                "text": "…",
+            },
+        }
+        return {"update_id": update_id, "callback_query": query}
+
+    def contact(self, phone: str) -> dict[str, Any]:
+        """A shared contact."""
+        contact = {"phone_number": phone, "first_name": "x", "user_id": self.user["id"]}
+        return self._message(contact=contact)
+
+    def photo(self, file_id: str) -> dict[str, Any]:
+        """A photo, in two sizes as Telegram sends them."""
+        sizes = [
+            {"file_id": f"{file_id}-s", "file_unique_id": f"{file_id}-us", "width": 90,
+             "height": 90},
+            {"file_id": file_id, "file_unique_id": f"{file_id}-u", "width": 800, "height": 800},
+        ]  # fmt: skip
+        return self._message(photo=sizes)
+
+    def location(self, latitude: float, longitude: float) -> dict[str, Any]:
+        """A shared location."""
+        return self._message(location={"latitude": latitude, "longitude": longitude})
+
+    def sticker(self) -> dict[str, Any]:
+        """A sticker, which the bot cannot read."""
+        sticker = {
+            "file_id": "stk",
+            "file_unique_id": "stku",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "type": "regular",
+        }
+        return self._message(sticker=sticker)
+
+    def voice(self) -> dict[str, Any]:
+        """A voice note."""
+        return self._message(voice={"file_id": "v", "file_unique_id": "vu", "duration": 3})
