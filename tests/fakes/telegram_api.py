@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,6 +48,7 @@ class FakeTelegram:
     on_send: Callable[[Call], None] | None = None
     # a sendMessage for which this returns True is held until `release()` (to crash mid-send)
     hold: Callable[[Call], bool] | None = None
+    holding: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
     _arrived: asyncio.Event | None = None
@@ -97,7 +99,8 @@ class FakeTelegram:
         self.wait_for(lambda fake: len(fake.sent(chat_id)) >= count, timeout)
 
     def release(self) -> None:
-        """Let held sendMessage calls finish."""
+        """Fail held sendMessage calls and hold no more."""
+        self.hold = None
         self._released.set()
 
     # served to the bot --------------------------------------------------------------------------
@@ -113,7 +116,11 @@ class FakeTelegram:
             return JSONResponse({"ok": True, "result": await self._get_updates(params)})
         call = Call(method, params)
         if method == "sendMessage" and self.hold is not None and self.hold(call):
+            with self._changed:
+                self.holding += 1
+                self._changed.notify_all()
             await asyncio.to_thread(self._released.wait)
+            return JSONResponse({"ok": False, "error_code": 500, "description": "held"}, 500)
         with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
@@ -128,9 +135,10 @@ class FakeTelegram:
     async def _params(self, request: Request) -> dict[str, Any]:
         if request.headers.get("content-type", "").startswith("application/json"):
             return dict(await request.json())
-        form = await request.form()
+        # python-telegram-bot posts url-encoded forms (multipart only for uploads, unused here)
+        form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
         params: dict[str, Any] = {}
-        for key, value in form.items():
+        for key, value in form:
             params[key] = json.loads(value) if key in JSON_FIELDS else value
         return params
 
