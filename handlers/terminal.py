@@ -71,6 +71,8 @@ class TerminalChat:
                 for b in reply.buttons
                 if not b.data.startswith("cmd:") and b.data not in (SHARE_PHONE, SHARE_LOCATION)
             ]
+            if reply.card is not None:
+                choices += [row.edit for row in reply.card.rows if row.edit is not None]
             commands = [b for b in reply.buttons if b.data.startswith("cmd:")]
             if reply.buttons:
                 self.numbered = choices
