@@ -1,6 +1,6 @@
 """Platform-neutral inputs from volunteers and the replies the engine sends back."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -93,9 +93,22 @@ SHARE_PHONE = "share:phone"
 SHARE_LOCATION = "share:location"
 
 
-def reply_to_json(reply: Reply) -> dict[str, object]:
+def _button(button: Button) -> dict[str, str]:
+    return {"label": button.label, "data": button.data}
+
+
+def reply_to_json(reply: Reply) -> dict[str, Any]:
     """Return a reply as a JSON-ready dict (for the outbox)."""
-    return asdict(reply)
+    data: dict[str, Any] = {"text": reply.text, "buttons": [_button(b) for b in reply.buttons]}
+    if reply.multi:
+        data["multi"] = True
+    if reply.card is not None:
+        rows = [
+            {"label": r.label, "value": r.value, "edit": _button(r.edit) if r.edit else None}
+            for r in reply.card.rows
+        ]
+        data["card"] = {"title": reply.card.title, "rows": rows, "hint": reply.card.hint}
+    return data
 
 
 def reply_from_json(data: dict[str, Any]) -> Reply:

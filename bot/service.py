@@ -1,11 +1,12 @@
 """Takes one inbound event through the engine: dedupe, state, effects and outbox, atomically."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine as Database
+from sqlalchemy.orm import Session
 
 from bot import views
 from bot.calendar import fiscal_year, utcnow
@@ -15,6 +16,7 @@ from bot.messages import Input, Reply, reply_from_json, reply_to_json
 from bot.province import Province
 from bot.questionnaire import PROFILE
 from bot.state import (
+    Effect,
     EraseMyData,
     GiveConsent,
     SaveProfile,
@@ -25,7 +27,9 @@ from bot.state import (
     SubmitProposal,
     Who,
 )
+from storage import inbox
 from storage import repositories as repo
+from storage.db import make_sessions
 from storage.models import Volunteer
 
 
@@ -45,12 +49,13 @@ class WelfareService:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        db: Database,
         province: Province,
         default_language: str = "th",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.sessions = sessions
+        self.db = db
+        self.sessions = make_sessions(db)
         self.province = province
         self.engine = Engine(province)
         self.default_language = default_language
@@ -66,89 +71,126 @@ class WelfareService:
         reply_token: str | None = None,
     ) -> Delivery | None:
         """Apply one event exactly once; return the replies to send (None for a duplicate)."""
-        with self.sessions.begin() as session:
-            if event_id is not None and not repo.claim_event(session, platform, event_id):
+        with self.db.begin() as connection:
+            if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
-            volunteer = repo.find_volunteer(session, platform, user_id, lock=True)
-            who = self._who(volunteer, language_hint)
-            raw_state = repo.load_state(session, volunteer.id) if volunteer else None
-            turn = self.engine.handle(State.from_json(raw_state), who, event)
-            language = who.language
+            loaded = inbox.load(connection, platform, user_id)
+            row = loaded.volunteer
+            who = self._who(row, language_hint)
+            turn = self.engine.handle(State.from_json(loaded.state), who, event)
             replies: list[Reply] = []
-            for action in turn.actions:
-                if isinstance(action, Reply):
-                    replies.append(action)
-                elif isinstance(action, GiveConsent):
-                    volunteer = self._consent(session, volunteer, platform, user_id, action)
-                    language = action.language
-                elif volunteer is None:
-                    continue
-                elif isinstance(action, SetLanguage):
-                    volunteer.language = language = action.language
-                elif isinstance(action, SaveProfile):
-                    self._save_profile(volunteer, action.fields)
-                elif isinstance(action, SubmitProposal):
-                    replies.append(self._submit(session, volunteer, action.answers, language))
-                elif isinstance(action, ShowStatus):
-                    replies.append(self._status(session, volunteer, language))
-                elif isinstance(action, ShowMyData):
-                    replies.append(self._my_data(session, volunteer, language))
-                elif isinstance(action, EraseMyData):
-                    repo.erase_volunteer(session, volunteer)
-                    volunteer = None
-            if volunteer is not None:
+            effects = [a for a in turn.actions if not isinstance(a, Reply)]
+            volunteer_id = row["id"] if row else None
+            if effects:
+                with Session(bind=connection) as session:
+                    volunteer = session.get(Volunteer, volunteer_id) if volunteer_id else None
+                    for action in turn.actions:
+                        if isinstance(action, Reply):
+                            replies.append(action)
+                        else:
+                            volunteer = self._apply(session, volunteer, platform, user_id, action,
+                                                    who.language, replies)  # fmt: skip
+                            who = self._after(who, action)
+                    session.flush()
+                    volunteer_id = volunteer.id if volunteer is not None else None
+            else:
+                replies = list(turn.actions)  # type: ignore[arg-type]
+            if volunteer_id is not None and not any(isinstance(a, EraseMyData) for a in effects):
                 state = turn.state.to_json() if turn.state is not None else None
-                repo.save_state(session, volunteer.id, state)
+                inbox.save_state(connection, volunteer_id, state, loaded.state is not None)
             payload = [reply_to_json(r) for r in replies]
-            outbox_id = repo.add_outbox(session, platform, user_id, payload, reply_token)
+            outbox_id = inbox.add_outbox(connection, platform, user_id, payload, reply_token)
         return Delivery(outbox_id, platform, user_id, tuple(replies), reply_token)
 
     def delivered(self, outbox_ids: list[int]) -> None:
         """Confirm that outbox messages reached the platform."""
-        with self.sessions.begin() as session:
-            repo.remove_outbox(session, outbox_ids)
+        with self.db.begin() as connection:
+            inbox.remove_outbox(connection, outbox_ids)
 
     def undelivered(self, platform: str) -> list[Delivery]:
         """Return committed replies of a platform that were never confirmed sent."""
-        with self.sessions.begin() as session:
-            return [
-                Delivery(
-                    m.id,
-                    m.platform,
-                    m.recipient,
-                    tuple(reply_from_json(r) for r in m.replies),
-                    m.reply_token,
-                )
-                for m in repo.undelivered(session, platform)
-            ]
+        with self.db.begin() as connection:
+            rows = inbox.undelivered(connection, platform)
+        return [
+            Delivery(
+                row["id"],
+                row["platform"],
+                row["recipient"],
+                tuple(reply_from_json(r) for r in row["replies"]),
+                row["reply_token"],
+            )
+            for row in rows
+        ]
 
     def store_events(self, platform: str, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Durably store raw inbound events before the platform is told they arrived."""
-        with self.sessions.begin() as session:
-            repo.store_events(session, platform, events)
+        with self.db.begin() as connection:
+            inbox.store_events(connection, platform, events)
 
     def pending_events(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
         """Return stored events that have not taken effect yet."""
-        with self.sessions.begin() as session:
-            return repo.pending_events(session, platform)
+        with self.db.begin() as connection:
+            return inbox.pending_events(connection, platform)
 
     def finish_event(self, platform: str, event_id: str) -> None:
         """Mark an event processed when nothing else did (events the bot ignores)."""
-        with self.sessions.begin() as session:
-            repo.finish_event(session, platform, event_id)
+        with self.db.begin() as connection:
+            inbox.finish_event(connection, platform, event_id)
 
     # effects ----------------------------------------------------------------------------------
 
-    def _who(self, volunteer: Volunteer | None, language_hint: str | None) -> Who:
-        if volunteer is None or not volunteer.consented:
+    def _who(self, row: dict[str, Any] | None, language_hint: str | None) -> Who:
+        consented = (
+            row is not None
+            and row["consent_given_at"] is not None
+            and row["consent_withdrawn_at"] is None
+        )
+        if row is None or not consented:
             hint = language_hint if language_hint in LANGUAGES else None
             return Who(consented=False, language=hint or self.default_language)
         return Who(
             consented=True,
-            language=volunteer.language,
-            profile=repo.profile_of(volunteer),
-            profile_complete=volunteer.profile_completed_at is not None,
+            language=row["language"],
+            profile=repo.profile_of(row),
+            profile_complete=row["profile_completed_at"] is not None,
         )
+
+    @staticmethod
+    def _after(who: Who, action: Effect) -> Who:
+        """Return what the engine knows of the volunteer after an effect (its language)."""
+        if isinstance(action, GiveConsent | SetLanguage):
+            return replace(who, language=action.language)
+        return who
+
+    def _apply(
+        self,
+        session: Session,
+        volunteer: Volunteer | None,
+        platform: str,
+        user_id: str,
+        action: Effect,
+        language: str,
+        replies: list[Reply],
+    ) -> Volunteer | None:
+        """Carry out one effect; return the volunteer as it now is (None once erased)."""
+        if isinstance(action, GiveConsent):
+            return self._consent(session, volunteer, platform, user_id, action)
+        if volunteer is None:
+            return None
+        if isinstance(action, SetLanguage):
+            volunteer.language = action.language
+        elif isinstance(action, SaveProfile):
+            self._save_profile(volunteer, action.fields)
+        elif isinstance(action, SubmitProposal):
+            replies.append(self._submit(session, volunteer, action.answers, language))
+        elif isinstance(action, ShowStatus):
+            replies.append(self._status(session, volunteer, language))
+        elif isinstance(action, ShowMyData):
+            replies.append(self._my_data(session, volunteer, language))
+        elif isinstance(action, EraseMyData):
+            repo.erase_volunteer(session, volunteer)
+            return None
+        return volunteer
 
     def _consent(
         self,
@@ -205,7 +247,7 @@ class WelfareService:
         return views.my_data(
             language,
             PROFILE,
-            repo.profile_of(volunteer),
+            repo.profile_of(repo.as_row(volunteer)),
             volunteer.consent_given_at,
             volunteer.consent_version,
             repo.count_proposals(session, volunteer.id),

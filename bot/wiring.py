@@ -3,7 +3,7 @@
 from bot.province import load_province
 from bot.service import WelfareService
 from bot.settings import Settings
-from storage.db import make_engine, make_sessions, normalize_url, upgrade
+from storage.db import make_engine, normalize_url, upgrade
 
 
 def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareService:
@@ -11,5 +11,4 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
     url = normalize_url(settings.database_url)
     if migrate_sqlite and url.startswith("sqlite"):
         upgrade(url)
-    sessions = make_sessions(make_engine(url))
-    return WelfareService(sessions, load_province(settings.province), settings.bot_language)
+    return WelfareService(make_engine(url), load_province(settings.province), settings.bot_language)

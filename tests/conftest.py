@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from bot.province import load_province
 from bot.service import WelfareService
-from storage.db import make_engine, make_sessions, normalize_url, upgrade
+from storage.db import make_engine, normalize_url, upgrade
 from storage.models import Base
 from tests.helpers import Chat, Clock
 
@@ -74,7 +74,7 @@ def clock() -> Clock:
 
 def make_service(url: str, clock: Clock) -> WelfareService:
     """Return the real service on a database."""
-    return WelfareService(make_sessions(make_engine(url)), load_province("CM"), "th", clock)
+    return WelfareService(make_engine(url), load_province("CM"), "th", clock)
 
 
 @pytest.fixture

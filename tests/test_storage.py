@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.messages import Press
 from bot.service import WelfareService
-from storage import repositories as repo
+from storage import inbox
 from storage.db import make_engine
 from storage.models import Base, Proposal, Volunteer
 from tests.helpers import Chat
@@ -40,10 +40,10 @@ def test_reference_numbers_stay_unique_when_many_submit_at_once(
 
 def test_claiming_an_event_succeeds_once(any_service: WelfareService) -> None:
     """The second claim of the same platform event id fails; another platform's does not."""
-    with any_service.sessions.begin() as session:
-        assert repo.claim_event(session, "telegram", "1")
-        assert not repo.claim_event(session, "telegram", "1")
-        assert repo.claim_event(session, "line", "1")
+    with any_service.db.begin() as connection:
+        assert inbox.claim_event(connection, "telegram", "1")
+        assert not inbox.claim_event(connection, "telegram", "1")
+        assert inbox.claim_event(connection, "line", "1")
 
 
 def test_stored_events_wait_until_processed(any_service: WelfareService) -> None:
@@ -51,8 +51,8 @@ def test_stored_events_wait_until_processed(any_service: WelfareService) -> None
     any_service.store_events("telegram", [("1", {"update_id": 1}), ("2", {"update_id": 2})])
     any_service.store_events("telegram", [("2", {"update_id": 2})])
     assert [e for e, _ in any_service.pending_events("telegram")] == ["1", "2"]
-    with any_service.sessions.begin() as session:
-        assert repo.claim_event(session, "telegram", "1")
+    with any_service.db.begin() as connection:
+        assert inbox.claim_event(connection, "telegram", "1")
     any_service.finish_event("telegram", "2")
     assert any_service.pending_events("telegram") == []
 

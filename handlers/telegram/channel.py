@@ -22,6 +22,7 @@ from telegram.ext import (
 from bot.i18n import LANGUAGES, text
 from bot.messages import Input
 from bot.service import Delivery, WelfareService
+from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
 from handlers.telegram.processor import PerUserUpdateProcessor
 from handlers.telegram.render import render
@@ -65,7 +66,8 @@ class TelegramChannel:
             .base_file_url(base_url.replace("/bot", "/file/bot"))
             .updater(None)
             .concurrent_updates(PerUserUpdateProcessor(concurrency, self._after_update))
-            .connection_pool_size(64)
+            .request(AiohttpRequest(connection_pool_size=64))
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
             .build()
         )
         private = filters.ChatType.PRIVATE

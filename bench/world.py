@@ -1,0 +1,213 @@
+"""The simulated world for benchmarks: a fake Telegram Bot API whose users answer every reply.
+
+Run as a separate process so the bot under test has its own core. Each simulated volunteer sends
+its next message as soon as the bot's replies to the previous one have arrived, and the world
+prints one JSON line of measurements when every volunteer is done.
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import resource
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.telegram_api import BOT_USER, Updates  # noqa: E402
+from tests.telegram_support import as_update  # noqa: E402
+from tests.transcripts import FIRST_PROPOSAL  # noqa: E402
+
+
+def expected_replies() -> list[int]:
+    """Count the bot's messages for each step of the transcript, by running the real service."""
+    from bot.province import load_province
+    from bot.service import WelfareService
+    from handlers.telegram.render import render
+    from storage.db import make_engine, upgrade
+    from tests.helpers import Chat
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/count.db"
+        upgrade(url)
+        service = WelfareService(make_engine(url), load_province("CM"))
+        chat = Chat(service)
+        return [sum(len(render(r)) for r in chat.send(event)) for event in FIRST_PROPOSAL]
+
+
+@dataclass
+class Volunteer:
+    """One simulated person working through their script."""
+
+    chat_id: int
+    script: list[dict[str, Any]]
+    expected: list[int]
+    step: int = 0
+    received: int = 0
+    handed_out_at: float = 0.0
+
+
+@dataclass
+class World:
+    """The fake Bot API with simulated volunteers behind it."""
+
+    volunteers: dict[int, Volunteer]
+    queue: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    latencies: list[float] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    remaining: int = 0
+    updates_handed_out: int = 0
+    requests: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def begin(self) -> None:
+        """Queue every volunteer's first message."""
+        self.remaining = len(self.volunteers)
+        self.started = time.perf_counter()
+        for volunteer in self.volunteers.values():
+            self.queue.append(volunteer.script[0])
+        self.arrived.set()
+
+    async def handle(self, request: Request) -> JSONResponse:
+        """Answer one Bot API call."""
+        self.requests += 1
+        method = request.path_params["method"]
+        params = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        if method == "getUpdates":
+            return JSONResponse({"ok": True, "result": await self.get_updates(params)})
+        if method == "getMe":
+            return JSONResponse({"ok": True, "result": BOT_USER})
+        if method == "sendMessage":
+            chat_id = int(params["chat_id"])
+            self.on_message(chat_id)
+            message = {
+                "message_id": next(self.message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "text": params.get("text", ""),
+            }
+            return JSONResponse({"ok": True, "result": message})
+        return JSONResponse({"ok": True, "result": True})
+
+    async def get_updates(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        if not self.queue:
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), float(params.get("timeout") or 0))
+            except TimeoutError:
+                return []
+        batch, self.queue = self.queue[:100], self.queue[100:]
+        now = time.perf_counter()
+        for update in batch:
+            chat_id = _chat_of(update)
+            self.volunteers[chat_id].handed_out_at = now
+        self.updates_handed_out += len(batch)
+        return batch
+
+    def on_message(self, chat_id: int) -> None:
+        volunteer = self.volunteers.get(chat_id)
+        if volunteer is None or volunteer.step >= len(volunteer.script):
+            return
+        volunteer.received += 1
+        if volunteer.received < volunteer.expected[volunteer.step]:
+            return
+        self.latencies.append(time.perf_counter() - volunteer.handed_out_at)
+        volunteer.step += 1
+        volunteer.received = 0
+        if volunteer.step < len(volunteer.script):
+            self.queue.append(volunteer.script[volunteer.step])
+            self.arrived.set()
+            return
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.finished = time.perf_counter()
+            self.done.set()
+
+    def report(self) -> dict[str, Any]:
+        """Return the measurements."""
+        ordered = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0.0
+
+        wall = self.finished - self.started
+        return {
+            "volunteers": len(self.volunteers),
+            "updates": self.updates_handed_out,
+            "wall_s": wall,
+            "updates_per_s": self.updates_handed_out / wall if wall else 0.0,
+            "completed_per_s": len(self.volunteers) / wall if wall else 0.0,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "requests": self.requests,
+            "world_cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime,
+        }
+
+
+def _chat_of(update: dict[str, Any]) -> int:
+    if "message" in update:
+        return int(update["message"]["chat"]["id"])
+    return int(update["callback_query"]["from"]["id"])
+
+
+def build(mode: str, count: int) -> World:
+    """Build the volunteers of a run: the questionnaire, or the same number of echo messages."""
+    expected = expected_replies() if mode == "questionnaire" else [1] * len(FIRST_PROPOSAL)
+    volunteers = {}
+    for n in range(count):
+        chat_id = 10_000 + n
+        maker = Updates(chat_id)
+        if mode == "questionnaire":
+            script = [as_update(maker, event) for event in FIRST_PROPOSAL]
+        else:
+            script = [maker.text(f"echo {i}") for i in range(len(FIRST_PROPOSAL))]
+        volunteers[chat_id] = Volunteer(chat_id, script, expected)
+    return World(volunteers)
+
+
+async def main() -> None:
+    """Serve the world until every volunteer is done; print the report as JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["questionnaire", "echo"], default="questionnaire")
+    parser.add_argument("--volunteers", type=int, default=1000)
+    parser.add_argument("--port-file", type=Path, required=True)
+    args = parser.parse_args()
+    world = build(args.mode, args.volunteers)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    app = Starlette(routes=[Route("/bot{token}/{method}", world.handle, methods=["POST"])])
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="error", access_log=False, lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    # written whole under another name first, so the bench never reads half a port number
+    partial = args.port_file.with_suffix(".partial")
+    partial.write_text(str(sock.getsockname()[1]))
+    partial.rename(args.port_file)
+    world.begin()
+    await world.done.wait()
+    print(json.dumps(world.report()), flush=True)
+    server.should_exit = True
+    await serving
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,153 @@
+"""The per-event hot path in SQLAlchemy Core: event log, conversation state and outbox.
+
+Statements are built once and executed on a Connection; each inbound event runs four of them, so
+avoiding the ORM's per-statement cost here roughly triples throughput (see docs/benchmarks.md).
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.calendar import utcnow
+from storage.models import Conversation, InboundEvent, OutboxMessage, Volunteer
+
+_events = InboundEvent.__table__
+_outbox = OutboxMessage.__table__
+_conversations = Conversation.__table__
+_volunteers = Volunteer.__table__
+
+_CLAIM_STORED = (
+    update(_events)
+    .where(
+        _events.c.platform == bindparam("p"),
+        _events.c.event_id == bindparam("e"),
+        _events.c.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("now"), payload=None)
+)
+_PENDING = (
+    select(_events.c.event_id, _events.c.payload)
+    .where(_events.c.platform == bindparam("p"), _events.c.processed_at.is_(None))
+    .order_by(_events.c.id)
+)
+_LOAD = (
+    select(_volunteers, _conversations.c.state)
+    .outerjoin(_conversations, _conversations.c.volunteer_id == _volunteers.c.id)
+    .where(
+        _volunteers.c.platform == bindparam("p"), _volunteers.c.platform_user_id == bindparam("u")
+    )
+)
+_LOAD_FOR_UPDATE = _LOAD.with_for_update(of=_volunteers)
+_UPDATE_STATE = (
+    update(_conversations)
+    .where(_conversations.c.volunteer_id == bindparam("v"))
+    .values(state=bindparam("state"), updated_at=bindparam("now"))
+)
+_INSERT_STATE = insert(_conversations).values(
+    volunteer_id=bindparam("v"), state=bindparam("state"), updated_at=bindparam("now")
+)
+_DELETE_STATE = delete(_conversations).where(_conversations.c.volunteer_id == bindparam("v"))
+_ADD_OUTBOX = insert(_outbox).returning(_outbox.c.id)
+_REMOVE_OUTBOX = delete(_outbox).where(_outbox.c.id.in_(bindparam("ids", expanding=True)))
+_UNDELIVERED = select(_outbox).order_by(_outbox.c.id).where(_outbox.c.platform == bindparam("p"))
+
+
+def _insert_ignoring_repeats(connection: Connection) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(_events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+
+
+def store_events(
+    connection: Connection, platform: str, events: Iterable[tuple[str, dict[str, Any]]]
+) -> None:
+    """Store raw events not seen before (event id, payload); repeats are ignored."""
+    now = utcnow()
+    rows = [
+        {"platform": platform, "event_id": event_id, "payload": payload, "received_at": now}
+        for event_id, payload in events
+    ]
+    if rows:
+        connection.execute(_insert_ignoring_repeats(connection), rows)
+
+
+def claim_event(connection: Connection, platform: str, event_id: str) -> bool:
+    """Mark an event as taking effect now; False when it already has (a duplicate)."""
+    now = utcnow()
+    if connection.execute(_CLAIM_STORED, {"p": platform, "e": event_id, "now": now}).rowcount:
+        return True
+    row = {"platform": platform, "event_id": event_id, "received_at": now, "processed_at": now}
+    inserted = _insert_ignoring_repeats(connection).returning(_events.c.id)
+    return connection.execute(inserted, row).first() is not None
+
+
+def finish_event(connection: Connection, platform: str, event_id: str) -> None:
+    """Mark an event processed when no handler claimed it, dropping its payload."""
+    connection.execute(_CLAIM_STORED, {"p": platform, "e": event_id, "now": utcnow()})
+
+
+def pending_events(connection: Connection, platform: str) -> list[tuple[str, dict[str, Any]]]:
+    """Return stored events not processed yet, oldest first."""
+    rows = connection.execute(_PENDING, {"p": platform})
+    return [(event_id, payload) for event_id, payload in rows if payload is not None]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A volunteer's row and conversation state, as read at the start of an event."""
+
+    volunteer: dict[str, Any] | None
+    state: dict[str, Any] | None
+
+
+def load(connection: Connection, platform: str, user_id: str) -> Loaded:
+    """Read (and on PostgreSQL lock) a volunteer with their conversation state."""
+    query = _LOAD_FOR_UPDATE if connection.dialect.name == "postgresql" else _LOAD
+    row = connection.execute(query, {"p": platform, "u": user_id}).mappings().first()
+    if row is None:
+        return Loaded(None, None)
+    volunteer = {k: v for k, v in row.items() if k != "state"}
+    return Loaded(volunteer, row["state"])
+
+
+def save_state(
+    connection: Connection, volunteer_id: int, state: dict[str, Any] | None, existed: bool
+) -> None:
+    """Store, replace or (with None) delete a volunteer's conversation state."""
+    params = {"v": volunteer_id, "state": state, "now": utcnow()}
+    if state is None:
+        connection.execute(_DELETE_STATE, params)
+    elif existed and connection.execute(_UPDATE_STATE, params).rowcount:
+        return
+    else:
+        connection.execute(_INSERT_STATE, params)
+
+
+def add_outbox(
+    connection: Connection,
+    platform: str,
+    recipient: str,
+    replies: list[dict[str, Any]],
+    reply_token: str | None = None,
+) -> int:
+    """Queue replies for a recipient; return the outbox id."""
+    row = {
+        "platform": platform,
+        "recipient": recipient,
+        "replies": replies,
+        "reply_token": reply_token,
+        "created_at": utcnow(),
+    }
+    return int(connection.execute(_ADD_OUTBOX, row).scalar_one())
+
+
+def remove_outbox(connection: Connection, outbox_ids: Sequence[int]) -> None:
+    """Forget delivered outbox messages."""
+    connection.execute(_REMOVE_OUTBOX, {"ids": list(outbox_ids)})
+
+
+def undelivered(connection: Connection, platform: str) -> list[dict[str, Any]]:
+    """Return outbox messages of a platform not confirmed delivered, oldest first."""
+    return [dict(row) for row in connection.execute(_UNDELIVERED, {"p": platform}).mappings()]
