@@ -37,7 +37,7 @@ def expected_replies() -> list[int]:
     """Count the bot's messages for each step of the transcript, by running the real service."""
     from bot.province import load_province
     from bot.service import WelfareService
-    from handlers.telegram.render import render
+    from handlers.telegram.render import render_all
     from storage.db import make_engine, upgrade
     from tests.helpers import Chat
 
@@ -46,7 +46,7 @@ def expected_replies() -> list[int]:
         upgrade(url)
         service = WelfareService(make_engine(url), load_province("CM"))
         chat = Chat(service)
-        return [sum(len(render(r)) for r in chat.send(event)) for event in FIRST_PROPOSAL]
+        return [len(render_all(chat.send(event))) for event in FIRST_PROPOSAL]
 
 
 @dataclass

@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session
 
@@ -60,6 +61,8 @@ class WelfareService:
         self.engine = Engine(province)
         self.default_language = default_language
         self.clock = clock
+        # outbox ids confirmed sent but not yet deleted: removed in the next transaction
+        self._delivered: list[int] = []
 
     def handle(
         self,
@@ -100,15 +103,31 @@ class WelfareService:
                 inbox.save_state(connection, volunteer_id, state, loaded.state is not None)
             payload = [reply_to_json(r) for r in replies]
             outbox_id = inbox.add_outbox(connection, platform, user_id, payload, reply_token)
+            self._remove_delivered(connection)
         return Delivery(outbox_id, platform, user_id, tuple(replies), reply_token)
 
     def delivered(self, outbox_ids: list[int]) -> None:
-        """Confirm that outbox messages reached the platform."""
-        with self.db.begin() as connection:
-            inbox.remove_outbox(connection, outbox_ids)
+        """Note that outbox messages reached the platform; they go with the next transaction.
+
+        Under load that saves a commit per event; a crash before then sends those replies once
+        more after the restart, which the outbox allows anyway (at least once).
+        """
+        self._delivered.extend(outbox_ids)
+
+    def flush_delivered(self) -> None:
+        """Forget delivered outbox messages now (when idle, and on shutdown)."""
+        if self._delivered:
+            with self.db.begin() as connection:
+                self._remove_delivered(connection)
+
+    def _remove_delivered(self, connection: Connection) -> None:
+        if self._delivered:
+            ids, self._delivered = self._delivered, []
+            inbox.remove_outbox(connection, ids)
 
     def undelivered(self, platform: str) -> list[Delivery]:
         """Return committed replies of a platform that were never confirmed sent."""
+        self.flush_delivered()
         with self.db.begin() as connection:
             rows = inbox.undelivered(connection, platform)
         return [

@@ -1,6 +1,6 @@
 """A volunteer's conversation state and the engine's effects: plain values, stored as JSON."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.messages import Reply
@@ -25,7 +25,15 @@ class State:
 
     def to_json(self) -> dict[str, Any]:
         """Return the state as a JSON-ready dict."""
-        return asdict(self)
+        return {
+            "form": self.form,
+            "step": self.step,
+            "answers": self.answers,
+            "history": self.history,
+            "pending": self.pending,
+            "confirm": self.confirm,
+            "reviewed": self.reviewed,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "State":

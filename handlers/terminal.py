@@ -30,6 +30,7 @@ class TerminalChat:
         for delivery in self.service.undelivered(PLATFORM):
             self.show(list(delivery.replies))
             self.service.delivered([delivery.outbox_id])
+        self.service.flush_delivered()
         self.send(Text("/start"))
         interactive = self.stdin.isatty()
         while True:
@@ -61,6 +62,7 @@ class TerminalChat:
         if delivery is not None:
             self.show(list(delivery.replies))
             self.service.delivered([delivery.outbox_id])
+            self.service.flush_delivered()
 
     def show(self, replies: list[Reply]) -> None:
         """Print replies; choices are numbered, commands shown as what to type."""

@@ -55,9 +55,13 @@ _REMOVE_OUTBOX = delete(_outbox).where(_outbox.c.id.in_(bindparam("ids", expandi
 _UNDELIVERED = select(_outbox).order_by(_outbox.c.id).where(_outbox.c.platform == bindparam("p"))
 
 
-def _insert_ignoring_repeats(connection: Connection) -> Any:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(_events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+_IGNORING_REPEATS = {
+    name: dialect.insert(_events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_CLAIM_NEW = {
+    name: statement.returning(_events.c.id) for name, statement in _IGNORING_REPEATS.items()
+}
 
 
 def store_events(
@@ -70,7 +74,7 @@ def store_events(
         for event_id, payload in events
     ]
     if rows:
-        connection.execute(_insert_ignoring_repeats(connection), rows)
+        connection.execute(_IGNORING_REPEATS[connection.dialect.name], rows)
 
 
 def claim_event(connection: Connection, platform: str, event_id: str) -> bool:
@@ -79,8 +83,7 @@ def claim_event(connection: Connection, platform: str, event_id: str) -> bool:
     if connection.execute(_CLAIM_STORED, {"p": platform, "e": event_id, "now": now}).rowcount:
         return True
     row = {"platform": platform, "event_id": event_id, "received_at": now, "processed_at": now}
-    inserted = _insert_ignoring_repeats(connection).returning(_events.c.id)
-    return connection.execute(inserted, row).first() is not None
+    return connection.execute(_CLAIM_NEW[connection.dialect.name], row).first() is not None
 
 
 def finish_event(connection: Connection, platform: str, event_id: str) -> None:

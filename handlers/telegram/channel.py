@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import warnings
 from json import JSONDecodeError
 
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.warnings import PTBUserWarning
 
 from bot.i18n import LANGUAGES, text
 from bot.messages import Input
@@ -25,12 +27,18 @@ from bot.service import Delivery, WelfareService
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
 from handlers.telegram.processor import PerUserUpdateProcessor
-from handlers.telegram.render import render
+from handlers.telegram.render import render_all
 
 log = logging.getLogger(__name__)
+# getUpdates and sendMessage go through do_api_request on purpose: the raw JSON is what is stored
+# and the sent Message is never used, which saves PTB a parse and a serialisation per update
+warnings.filterwarnings(
+    "ignore", message=r"Please use 'Bot\.(getUpdates|sendMessage)'", category=PTBUserWarning
+)
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_SECONDS = 30
 MENU_COMMANDS = ("start", "new", "status", "back", "skip", "cancel", "profile", "language",
                  "mydata", "deletedata", "help")  # fmt: skip
 
@@ -106,6 +114,7 @@ class TelegramChannel:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        self.service.flush_delivered()
 
     async def _register_commands(self) -> None:
         for language in LANGUAGES:
@@ -124,13 +133,16 @@ class TelegramChannel:
         delay = 1.0
         while not self._stopping.is_set():
             try:
-                updates = await self.app.bot.get_updates(
-                    offset=offset, timeout=30, allowed_updates=ALLOWED_UPDATES
+                # the raw JSON is what gets stored, so it is not parsed and serialised again
+                raw = await self.app.bot.do_api_request(
+                    "getUpdates",
+                    {"offset": offset, "timeout": POLL_SECONDS, "allowed_updates": ALLOWED_UPDATES},
+                    read_timeout=POLL_SECONDS + 10,
                 )
             except RetryAfter as error:
                 await asyncio.sleep(seconds(error.retry_after))
                 continue
-            except (NetworkError, TelegramError) as error:
+            except TelegramError as error:
                 log.warning(
                     "getUpdates failed (%s); retrying in %.0f s", type(error).__name__, delay
                 )
@@ -138,16 +150,17 @@ class TelegramChannel:
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 1.0
-            if not updates:
-                continue
-            await self.take(updates)
-            offset = updates[-1].update_id + 1
+            if raw:
+                await self.take(raw)
+                offset = int(raw[-1]["update_id"]) + 1
 
-    async def take(self, updates: list[Update]) -> None:
-        """Store updates durably, then queue them for processing."""
-        self.service.store_events(PLATFORM, [(str(u.update_id), u.to_dict()) for u in updates])
-        for update in updates:
-            await self.app.update_queue.put(update)
+    async def take(self, payloads: list[dict]) -> None:
+        """Store raw updates durably, then queue them for processing."""
+        self.service.store_events(PLATFORM, [(str(p["update_id"]), p) for p in payloads])
+        for payload in payloads:
+            update = Update.de_json(payload, self.app.bot)
+            if update is not None:
+                await self.app.update_queue.put(update)
 
     async def webhook(self, request: Request) -> Response:
         """Receive one webhook update: check the secret, store it, acknowledge, then process."""
@@ -163,7 +176,7 @@ class TelegramChannel:
             return JSONResponse({"error": "bad update"}, status_code=400)
         if update is None or not isinstance(payload, dict):
             return JSONResponse({"error": "bad update"}, status_code=400)
-        await self.take([update])
+        await self.take([payload])
         return JSONResponse({"ok": True})
 
     def routes(self) -> list[Route]:
@@ -210,12 +223,13 @@ class TelegramChannel:
             await self.deliver(delivery)
 
     async def _after_update(self, update: object) -> None:
-        if not isinstance(update, Update):
-            return
-        if update.update_id in self._claimed:
-            self._claimed.discard(update.update_id)
-        else:
-            self.service.finish_event(PLATFORM, str(update.update_id))
+        if isinstance(update, Update):
+            if update.update_id in self._claimed:
+                self._claimed.discard(update.update_id)
+            else:
+                self.service.finish_event(PLATFORM, str(update.update_id))
+        if self.app.update_queue.empty() and not self._claimed:
+            self.service.flush_delivered()
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure without personal data and apologise to the user."""
@@ -231,9 +245,8 @@ class TelegramChannel:
     async def deliver(self, delivery: Delivery) -> None:
         """Send a delivery's replies in order, then confirm it; a blocked user is not retried."""
         try:
-            for reply in delivery.replies:
-                for outgoing in render(reply):
-                    await self._send(delivery.recipient, outgoing.text, outgoing.markup)
+            for outgoing in render_all(delivery.replies):
+                await self._send(delivery.recipient, outgoing.text, outgoing.markup)
         except Forbidden:
             log.info("a Telegram user has blocked the bot; dropping their replies")
         except BadRequest as error:
@@ -241,9 +254,11 @@ class TelegramChannel:
         self.service.delivered([delivery.outbox_id])
 
     async def _send(self, chat_id: str, body: str, markup: object) -> None:
+        message = {"chat_id": chat_id, "text": body, "reply_markup": markup}
         for _attempt in range(5):
             try:
-                await self.app.bot.send_message(chat_id, body, reply_markup=markup)  # type: ignore[arg-type]
+                # the sent Message is not needed, so PTB is spared from parsing it
+                await self.app.bot.do_api_request("sendMessage", message)
                 return
             except RetryAfter as error:
                 await asyncio.sleep(seconds(error.retry_after))

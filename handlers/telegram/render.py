@@ -1,5 +1,6 @@
 """Draws neutral replies as Telegram messages: text within limits, inline or reply keyboards."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telegram import (
@@ -85,3 +86,29 @@ def render(reply: Reply) -> list[Outgoing]:
     pieces = split_text(reply.text)
     last = markup(reply)
     return [Outgoing(p, last if i == len(pieces) - 1 else None) for i, p in enumerate(pieces)]
+
+
+def render_all(replies: Sequence[Reply]) -> list[Outgoing]:
+    """Return the messages for several replies, folding plain texts into the next message.
+
+    A note such as "saved" or "please type a number" then arrives in the same bubble as the
+    question after it: fewer notifications on the volunteer's phone, fewer API calls.
+    """
+    messages: list[Outgoing] = []
+    waiting: list[str] = []
+    for reply in replies:
+        if not reply.buttons and reply.card is None:
+            waiting.append(reply.text)
+            continue
+        joined = "\n\n".join([*waiting, reply.text])
+        if waiting and len(joined) <= MAX_TEXT:
+            reply = Reply(joined, reply.buttons, reply.card, reply.multi)
+        else:
+            messages += [m for text in waiting for m in render(Reply(text))]
+        waiting = []
+        messages += render(reply)
+    if waiting:
+        joined = "\n\n".join(waiting)
+        texts = [joined] if len(joined) <= MAX_TEXT else waiting
+        messages += [m for text in texts for m in render(Reply(text))]
+    return messages
