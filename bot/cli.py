@@ -9,7 +9,7 @@ from rich.console import Console
 from bot.settings import Settings
 
 app = typer.Typer(
-    help="welfarebot: social-welfare proposals from volunteers, over LINE, Telegram and terminal.",
+    help="welfarebot: social-welfare proposals from volunteers on LINE, Telegram or a terminal.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -21,8 +21,9 @@ NO_CHANNELS = (
     "No chat platform is configured, so this is the terminal chat on {db}. "
     "To connect Telegram, create a bot with @BotFather and set TELEGRAM_BOT_TOKEN "
     "(in the environment or a .env file; see .env.example); for webhook mode also set "
-    "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET. LINE joins the same way once its "
-    "channel is added. Press Ctrl-D to leave."
+    "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET. To connect LINE, create a Messaging API "
+    "channel, set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN, and point its webhook at "
+    "https://<your host>/line/webhook. Press Ctrl-D to leave."
 )
 
 
@@ -39,7 +40,7 @@ def run() -> None:
 
     settings = Settings()
     service = build_service(settings)
-    if not settings.telegram_enabled:
+    if not settings.telegram_enabled and not settings.line_enabled:
         err.print(NO_CHANNELS.format(db=settings.database_url), highlight=False)
         from handlers.terminal import run_terminal
 

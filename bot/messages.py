@@ -1,5 +1,6 @@
 """Platform-neutral inputs from volunteers and the replies the engine sends back."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,32 @@ MAX_BUTTON_DATA = 64
 # buttons that ask the platform for the volunteer's phone number or location, where it can
 SHARE_PHONE = "share:phone"
 SHARE_LOCATION = "share:location"
+SHARE_PHOTO = "share:photo"
+
+
+def fold_notes(replies: Sequence[Reply], limit: int) -> list[Reply]:
+    """Fold plain-text replies into the reply after them, within a channel's text limit.
+
+    A note such as "saved" or "please type a number" then arrives in the same bubble as the
+    question after it: fewer notifications on the volunteer's phone, fewer API calls.
+    """
+    folded: list[Reply] = []
+    waiting: list[str] = []
+    for reply in replies:
+        if not reply.buttons and reply.card is None:
+            waiting.append(reply.text)
+            continue
+        joined = "\n\n".join([*waiting, reply.text])
+        if waiting and len(joined) <= limit:
+            reply = Reply(joined, reply.buttons, reply.card, reply.multi)
+        else:
+            folded += [Reply(text) for text in waiting]
+        waiting = []
+        folded.append(reply)
+    joined = "\n\n".join(waiting)
+    if waiting:
+        folded += [Reply(joined)] if len(joined) <= limit else [Reply(text) for text in waiting]
+    return folded
 
 
 def _button(button: Button) -> dict[str, str]:

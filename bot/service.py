@@ -141,6 +141,11 @@ class WelfareService:
             for row in rows
         ]
 
+    def set_reachable(self, platform: str, user_id: str, reachable: bool) -> None:
+        """Record that a volunteer blocked (or unblocked) the bot."""
+        with self.sessions.begin() as session:
+            repo.set_reachable(session, platform, user_id, None if reachable else self.clock())
+
     def store_events(self, platform: str, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Durably store raw inbound events before the platform is told they arrived."""
         with self.db.begin() as connection:

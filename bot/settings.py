@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_base_url: str = "https://api.line.me"
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     terminal_user: str = "terminal"
@@ -24,3 +27,9 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         """Tell whether a Telegram bot token is configured."""
         return bool(self.telegram_bot_token and self.telegram_bot_token.get_secret_value())
+
+    @property
+    def line_enabled(self) -> bool:
+        """Tell whether both LINE credentials are configured."""
+        secret, token = self.line_channel_secret, self.line_channel_access_token
+        return bool(secret and secret.get_secret_value() and token and token.get_secret_value())

@@ -6,7 +6,15 @@ from typing import Any
 
 from bot.calendar import format_date
 from bot.i18n import has, text
-from bot.messages import SHARE_LOCATION, SHARE_PHONE, Button, Card, CardRow, Reply
+from bot.messages import (
+    SHARE_LOCATION,
+    SHARE_PHONE,
+    SHARE_PHOTO,
+    Button,
+    Card,
+    CardRow,
+    Reply,
+)
 from bot.normalize import Phone
 from bot.province import Province
 from bot.questionnaire import Form, Kind, Question
@@ -107,6 +115,8 @@ def ask(
         buttons.append(Button(text(language, "btn.share_phone"), SHARE_PHONE))
     if question.kind is Kind.PLACE:
         buttons.append(Button(text(language, "btn.share_location"), SHARE_LOCATION))
+    if question.kind is Kind.PHOTOS:
+        buttons.append(Button(text(language, "btn.share_photo"), SHARE_PHOTO))
     if question.optional:
         buttons.append(Button(text(language, "btn.skip"), "cmd:skip"))
     if state.history or state.reviewed:

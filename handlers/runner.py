@@ -8,6 +8,7 @@ import uvicorn
 
 from bot.service import WelfareService
 from bot.settings import Settings
+from handlers.line.channel import LineChannel
 from handlers.telegram.channel import TelegramChannel
 from handlers.web import create_app
 
@@ -25,20 +26,39 @@ def telegram_channel(settings: Settings, service: WelfareService) -> TelegramCha
     )
 
 
+def line_channel(settings: Settings, service: WelfareService) -> LineChannel:
+    """Build the LINE channel from settings."""
+    assert settings.line_channel_secret is not None
+    assert settings.line_channel_access_token is not None
+    return LineChannel(
+        service,
+        settings.line_channel_secret.get_secret_value(),
+        settings.line_channel_access_token.get_secret_value(),
+        base_url=settings.line_api_base_url,
+    )
+
+
 async def serve(settings: Settings, service: WelfareService) -> None:
-    """Start the channels (and the web server when a webhook needs it); stop on SIGINT/SIGTERM."""
+    """Start the configured channels (and the web server for webhooks); stop on a signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    channel = telegram_channel(settings, service)
-    await channel.start()
+    channels: list[TelegramChannel | LineChannel] = []
+    if settings.telegram_enabled:
+        channels.append(telegram_channel(settings, service))
+    if settings.line_enabled:
+        channels.append(line_channel(settings, service))
+    routes = [route for channel in channels for route in channel.routes()]
+    webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
+    for channel in channels:
+        await channel.start()
     server: uvicorn.Server | None = None
     web_task: asyncio.Task[None] | None = None
-    if settings.telegram_webhook_url:
+    if webhooks:
         config = uvicorn.Config(
-            create_app(channel.routes()),
+            create_app(routes),
             host=settings.web_host,
             port=settings.web_port,
             log_level="warning",
@@ -46,7 +66,7 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         )
         server = uvicorn.Server(config)
         # uvicorn must not take over the signals this function already handles
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         web_task = asyncio.create_task(server.serve())
     try:
         await stop.wait()
@@ -54,4 +74,5 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         if server is not None and web_task is not None:
             server.should_exit = True
             await web_task
-        await channel.stop()
+        for channel in channels:
+            await channel.stop()

@@ -4,7 +4,7 @@ import sys
 import uuid
 from typing import TextIO
 
-from bot.messages import SHARE_LOCATION, SHARE_PHONE, Button, Input, Press, Reply, Text, Unsupported
+from bot.messages import Button, Input, Press, Reply, Text, Unsupported
 from bot.normalize import ascii_digits
 from bot.service import WelfareService
 
@@ -68,11 +68,8 @@ class TerminalChat:
         """Print replies; choices are numbered, commands shown as what to type."""
         for reply in replies:
             self.stdout.write(reply.text + "\n")
-            choices = [
-                b
-                for b in reply.buttons
-                if not b.data.startswith("cmd:") and b.data not in (SHARE_PHONE, SHARE_LOCATION)
-            ]
+            # a terminal can share neither a phone contact, a location nor a photo
+            choices = [b for b in reply.buttons if not b.data.startswith(("cmd:", "share:"))]
             if reply.card is not None:
                 choices += [row.edit for row in reply.card.rows if row.edit is not None]
             commands = [b for b in reply.buttons if b.data.startswith("cmd:")]

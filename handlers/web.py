@@ -1,5 +1,7 @@
 """The ASGI web app for webhooks and health checks, served by uvicorn."""
 
+from collections.abc import Sequence
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,6 +13,6 @@ async def healthz(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(routes: list[BaseRoute]) -> Starlette:
+def create_app(routes: Sequence[BaseRoute]) -> Starlette:
     """Return the web app with /healthz and every channel's webhook routes."""
     return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes])

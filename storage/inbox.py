@@ -6,18 +6,18 @@ avoiding the ORM's per-statement cost here roughly triples throughput (see docs/
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.calendar import utcnow
 from storage.models import Conversation, InboundEvent, OutboxMessage, Volunteer
 
-_events = InboundEvent.__table__
-_outbox = OutboxMessage.__table__
-_conversations = Conversation.__table__
-_volunteers = Volunteer.__table__
+_events = cast(Table, InboundEvent.__table__)
+_outbox = cast(Table, OutboxMessage.__table__)
+_conversations = cast(Table, Conversation.__table__)
+_volunteers = cast(Table, Volunteer.__table__)
 
 _CLAIM_STORED = (
     update(_events)

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,17 @@ def profile_of(row: Mapping[str, Any]) -> dict[str, Any]:
     if row["profile_completed_at"] is not None:
         return values
     return {k: v for k, v in values.items() if v is not None}
+
+
+def set_reachable(
+    session: Session, platform: str, user_id: str, unreachable_since: datetime | None
+) -> None:
+    """Mark a volunteer unreachable since a moment, or reachable again with None."""
+    session.execute(
+        update(Volunteer)
+        .where(Volunteer.platform == platform, Volunteer.platform_user_id == user_id)
+        .values(unreachable_at=unreachable_since)
+    )
 
 
 def erase_volunteer(session: Session, volunteer: Volunteer) -> None:

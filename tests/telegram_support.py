@@ -49,7 +49,7 @@ async def web_server(routes: list) -> AsyncIterator[str]:
     sock.listen(128)
     config = uvicorn.Config(create_app(routes), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -100,6 +100,7 @@ TEXTS: dict[str, str] = {
     "btn.done": "Done ✔",
     "btn.share_phone": "📱 Share my phone number",
     "btn.share_location": "📍 Share my location",
+    "btn.share_photo": "📷 Choose a photo",
     "btn.my_district": "📍 {district} (my district)",
     "btn.submit": "✅ Submit",
     "btn.cancel": "✖ Cancel",

@@ -103,6 +103,7 @@ TEXTS: dict[str, str] = {
     "btn.done": "เสร็จ ✔",
     "btn.share_phone": "📱 ส่งเบอร์โทรศัพท์ของฉัน",
     "btn.share_location": "📍 ส่งตำแหน่งของฉัน",
+    "btn.share_photo": "📷 เลือกรูป",
     "btn.my_district": "📍 {district} (อำเภอของฉัน)",
     "btn.submit": "✅ ส่งข้อเสนอ",
     "btn.cancel": "✖ ยกเลิก",

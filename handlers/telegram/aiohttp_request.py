@@ -72,7 +72,7 @@ class AiohttpRequest(BaseRequest):
                 form.add_field(name, content, filename=filename, content_type=mimetype)
             body = form
         read = self._read if isinstance(read_timeout, DefaultValue) else read_timeout
-        write = self._write if not files else self._media_write
+        write: float | None = self._write if not files else self._media_write
         if not isinstance(write_timeout, DefaultValue):
             write = write_timeout
         connect = self._connect if isinstance(connect_timeout, DefaultValue) else connect_timeout

@@ -1,11 +1,12 @@
 """An update processor that keeps each user's updates in order and runs different users at once."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from handlers.ordering import InOrder
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
@@ -15,30 +16,20 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self, max_concurrent_updates: int, after: Callable[[object], Awaitable[None]]
     ) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+        self._order = InOrder()
         self._after = after
 
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Take the user's lock (FIFO) before a concurrency slot, so order holds per user."""
-        key = _user_key(update)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        try:
-            async with lock:
-                await super().process_update(update, coroutine)
-        finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key]
-                self._locks.pop(key, None)
-
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run the handlers, then let the channel close the update's inbox entry."""
-        try:
-            await coroutine
-        finally:
-            await self._after(update)
+        """Run the handlers once the user's earlier updates are done, then close the entry.
+
+        Updates take a concurrency slot in arrival order (asyncio's semaphore is fair), so
+        taking the user's FIFO lock next keeps each user's order; other users run meanwhile.
+        """
+        async with self._order.turn(_user_key(update)):
+            try:
+                await coroutine
+            finally:
+                await self._after(update)
 
     async def initialize(self) -> None:
         """Nothing to set up."""

@@ -11,7 +11,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.messages import SHARE_LOCATION, SHARE_PHONE, Button, Reply
+from bot.messages import SHARE_LOCATION, SHARE_PHONE, SHARE_PHOTO, Button, Reply, fold_notes
 
 MAX_TEXT = 4096
 # labels up to this many characters share a row of two
@@ -52,8 +52,9 @@ def _rows(buttons: list[Button]) -> list[list[Button]]:
 
 
 def markup(reply: Reply) -> Markup:
-    """Return the keyboard for a reply."""
-    shares = [b for b in reply.buttons if b.data in (SHARE_PHONE, SHARE_LOCATION)]
+    """Return the keyboard for a reply (photos need no button: the paperclip sends them)."""
+    buttons = [b for b in reply.buttons if b.data != SHARE_PHOTO]
+    shares = [b for b in buttons if b.data in (SHARE_PHONE, SHARE_LOCATION)]
     if shares:
         # Telegram only asks for a contact or location from a reply keyboard; other buttons
         # become typed words there, which the engine reads as the same commands
@@ -67,16 +68,16 @@ def markup(reply: Reply) -> Markup:
                 for b in shares
             ]
         ]
-        others = [KeyboardButton(b.label) for b in reply.buttons if b not in shares]
+        others = [KeyboardButton(b.label) for b in buttons if b not in shares]
         if others:
             keys.append(others)
         return ReplyKeyboardMarkup(keys, resize_keyboard=True, one_time_keyboard=True)
-    if not reply.buttons:
+    if not buttons:
         return ReplyKeyboardRemove()
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-            for row in _rows(list(reply.buttons))
+            for row in _rows(buttons)
         ]
     )
 
@@ -89,26 +90,5 @@ def render(reply: Reply) -> list[Outgoing]:
 
 
 def render_all(replies: Sequence[Reply]) -> list[Outgoing]:
-    """Return the messages for several replies, folding plain texts into the next message.
-
-    A note such as "saved" or "please type a number" then arrives in the same bubble as the
-    question after it: fewer notifications on the volunteer's phone, fewer API calls.
-    """
-    messages: list[Outgoing] = []
-    waiting: list[str] = []
-    for reply in replies:
-        if not reply.buttons and reply.card is None:
-            waiting.append(reply.text)
-            continue
-        joined = "\n\n".join([*waiting, reply.text])
-        if waiting and len(joined) <= MAX_TEXT:
-            reply = Reply(joined, reply.buttons, reply.card, reply.multi)
-        else:
-            messages += [m for text in waiting for m in render(Reply(text))]
-        waiting = []
-        messages += render(reply)
-    if waiting:
-        joined = "\n\n".join(waiting)
-        texts = [joined] if len(joined) <= MAX_TEXT else waiting
-        messages += [m for text in texts for m in render(Reply(text))]
-    return messages
+    """Return the messages for several replies, notes folded into the question after them."""
+    return [outgoing for reply in fold_notes(replies, MAX_TEXT) for outgoing in render(reply)]

@@ -24,7 +24,7 @@ class LoopbackServer:
             app, log_level="warning", access_log=False, timeout_graceful_shutdown=1, lifespan="off"
         )
         self.server = uvicorn.Server(config)
-        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 

@@ -1,0 +1,1 @@
+"""The LINE channel, on line-bot-sdk 3."""

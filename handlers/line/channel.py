@@ -1,0 +1,197 @@
+"""The LINE channel: signed webhooks stored before the 200, answered with reply or push."""
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from linebot.v3 import WebhookParser
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
+from linebot.v3.webhooks import Event, UnfollowEvent, UserSource
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.i18n import text
+from bot.service import Delivery, WelfareService
+from handlers.line.convert import event_input
+from handlers.line.render import Message, batches, render_all
+from handlers.ordering import InOrder
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "line"
+RETRY_NAMESPACE = uuid.UUID("5b0f5c9e-3f6e-4c1a-9d8e-0c4b7a1e2d31")
+PUSH_ATTEMPTS = 4
+
+
+class LineChannel:
+    """Receives LINE webhooks, stores each event durably, and answers through the core."""
+
+    def __init__(
+        self,
+        service: WelfareService,
+        channel_secret: str,
+        access_token: str,
+        base_url: str = "https://api.line.me",
+    ) -> None:
+        self.service = service
+        self.parser = WebhookParser(channel_secret)
+        self.client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
+        self.api = AsyncMessagingApi(self.client)
+        self._order = InOrder()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # life cycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resend replies that were never confirmed, then handle events stored but not done."""
+        for delivery in self.service.undelivered(PLATFORM):
+            # a reply token is long expired after a restart, so these go by push
+            await self.deliver(Delivery(delivery.outbox_id, PLATFORM, delivery.recipient,
+                                        delivery.replies, None))  # fmt: skip
+        for _event_id, payload in self.service.pending_events(PLATFORM):
+            self._schedule(payload)
+
+    async def stop(self) -> None:
+        """Finish the events taken in, then close the API client."""
+        await self.idle()
+        self.service.flush_delivered()
+        await self.client.close()
+
+    async def idle(self) -> None:
+        """Wait until every event taken in so far has been handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def routes(self) -> list[Route]:
+        """Return the web routes this channel serves."""
+        return [Route("/line/webhook", self.webhook, methods=["POST"])]
+
+    # receiving ----------------------------------------------------------------------------------
+
+    async def webhook(self, request: Request) -> Response:
+        """Check the signature, store the events, answer 200, and handle them afterwards."""
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse({"error": "expected application/json"}, status_code=415)
+        signature = request.headers.get("x-line-signature")
+        body = await request.body()
+        try:
+            text_body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
+        if not signature or not self.parser.signature_validator.validate(text_body, signature):
+            return JSONResponse({"error": "invalid signature"}, status_code=400)
+        try:
+            events = json.loads(text_body)["events"]
+            stored = [(str(e["webhookEventId"]), e) for e in events]
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "malformed body"}, status_code=400)
+        if stored:
+            self.service.store_events(PLATFORM, stored)
+            for _event_id, payload in stored:
+                self._schedule(payload)
+        return JSONResponse({})
+
+    def _schedule(self, payload: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._process(payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, payload: dict[str, Any]) -> None:
+        """Handle one stored event; a user's events run one at a time, in arrival order."""
+        source = payload.get("source") or {}
+        key = str(source.get("userId") or source.get("groupId") or source.get("roomId") or "")
+        try:
+            async with self._order.turn(key):
+                await self._handle(payload)
+        except Exception:
+            log.exception("a LINE event failed")
+
+    async def _handle(self, payload: dict[str, Any]) -> None:
+        event_id = str(payload["webhookEventId"])
+        try:
+            event = Event.from_dict(payload)
+        except (ValueError, TypeError):
+            event = None
+        source = getattr(event, "source", None)
+        reply_token = getattr(event, "reply_token", None)
+        if not isinstance(source, UserSource) or not source.user_id:
+            # groups and rooms: one polite line, nothing stored about anyone
+            self.service.finish_event(PLATFORM, event_id)
+            if reply_token and payload.get("type") in ("message", "join", "postback"):
+                line = text(self.service.default_language, "err.group_chat")
+                await self._reply(reply_token, [{"type": "text", "text": line}])
+            return
+        user_id = source.user_id
+        if isinstance(event, UnfollowEvent):
+            self.service.set_reachable(PLATFORM, user_id, False)
+            self.service.finish_event(PLATFORM, event_id)
+            return
+        neutral = event_input(event)
+        if neutral is None:
+            self.service.finish_event(PLATFORM, event_id)
+            return
+        if payload.get("type") == "follow":
+            self.service.set_reachable(PLATFORM, user_id, True)
+        delivery = self.service.handle(
+            PLATFORM, user_id, event_id, neutral, reply_token=reply_token
+        )
+        if delivery is not None:
+            await self.deliver(delivery)
+
+    # sending ------------------------------------------------------------------------------------
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """Reply with the token where it still works, push the rest; confirm when all went."""
+        requests = batches(render_all(delivery.replies))
+        sent = True
+        for index, messages in enumerate(requests):
+            if (
+                index == 0
+                and delivery.reply_token
+                and await self._reply(delivery.reply_token, messages)
+            ):
+                continue
+            # the same retry key for the same batch, even after a restart: LINE sends it once
+            key = uuid.uuid5(RETRY_NAMESPACE, f"{delivery.outbox_id}:{index}")
+            sent = await self._push(delivery.recipient, messages, str(key)) and sent
+        if sent:
+            self.service.delivered([delivery.outbox_id])
+
+    async def _reply(self, token: str, messages: list[Message]) -> bool:
+        """Reply with a token; False when LINE refuses it (expired or used), so push instead."""
+        request = ReplyMessageRequest.from_dict({"replyToken": token, "messages": messages})
+        try:
+            await self.api.reply_message(request)
+        except ApiException as error:
+            log.info("reply token refused (%s); falling back to push", error.status)
+            return False
+        return True
+
+    async def _push(self, to: str, messages: list[Message], retry_key: str) -> bool:
+        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        delay = 0.5
+        for _attempt in range(PUSH_ATTEMPTS):
+            try:
+                await self.api.push_message(request, x_line_retry_key=retry_key)
+                return True
+            except ApiException as error:
+                if error.status == 409:
+                    return True  # this retry key was accepted before: already sent
+                if error.status not in (429, 500, 502, 503, 504):
+                    log.warning("LINE refused a push (%s); dropping it", error.status)
+                    return True
+                log.info("LINE push failed (%s); retrying in %.1f s", error.status, delay)
+            await asyncio.sleep(delay)
+            delay *= 2
+        log.warning("LINE push kept failing; it stays in the outbox for the next start")
+        return False

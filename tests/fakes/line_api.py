@@ -1,0 +1,256 @@
+"""A fake LINE Messaging API on loopback that checks every request against LINE's OpenAPI spec.
+
+Beyond the spec it enforces the limits LINE documents in prose (text length, labels, quick
+replies, one use per reply token) and can answer with faults (429, 500) on demand.
+"""
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.contrib.starlette.requests import StarletteOpenAPIRequest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+SPEC = Path(__file__).resolve().parent.parent / "fixtures" / "line" / "messaging-api.yml"
+_spec_cache: dict[str, Any] = {}
+
+
+def _spec() -> dict[str, Any]:
+    if not _spec_cache:
+        _spec_cache.update(yaml.safe_load(SPEC.read_text("utf-8")))
+    return _spec_cache
+
+
+@dataclass
+class Sent:
+    """One accepted reply or push: to whom, and the messages."""
+
+    kind: str
+    to: str
+    messages: list[dict[str, Any]]
+
+
+@dataclass
+class FakeLine:
+    """The fake's state; tests drive it from their own thread or loop."""
+
+    validate: bool = True
+    sent: list[Sent] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    # statuses to answer the next sending calls with, before accepting again
+    faults: list[int] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)
+    retry_keys: set[str] = field(default_factory=set)
+    _openapi: OpenAPI | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _changed: threading.Condition = field(init=False)
+    _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)
+
+    # driven by tests ----------------------------------------------------------------------------
+
+    def issue_token(self, user_id: str) -> str:
+        """Return a fresh reply token for an event from a user."""
+        token = f"rt{next(self._counter):08d}"
+        with self._lock:
+            self.tokens[token] = user_id
+        return token
+
+    def messages_to(self, user_id: str) -> list[dict[str, Any]]:
+        """Return every message delivered to a user, in order."""
+        with self._lock:
+            return [m for s in self.sent if s.to == user_id for m in s.messages]
+
+    def texts_to(self, user_id: str) -> list[str]:
+        """Return the texts (or Flex alt texts) delivered to a user."""
+        return [m.get("text") or m.get("altText", "") for m in self.messages_to(user_id)]
+
+    def wait_for(self, predicate: Callable[["FakeLine"], bool], timeout: float = 20) -> None:
+        """Block until a predicate holds (woken by every request), or fail."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the fake LINE never saw what the test waited for")
+                self._changed.wait(remaining)
+
+    # served to the bot --------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> JSONResponse:
+        """Answer one Messaging API call."""
+        body = await request.body()
+        problems = self._check(request, body) if self.validate else []
+        payload = await request.json() if body else {}
+        with self._changed:
+            self.requests.append((request.url.path, payload))
+            self.violations += problems
+            self._changed.notify_all()
+            if problems:
+                return JSONResponse({"message": "; ".join(problems)}, status_code=400)
+            if self.faults:
+                status = self.faults.pop(0)
+                return JSONResponse({"message": f"fault {status}"}, status_code=status)
+            return self._accept(request, payload)
+
+    def _accept(self, request: Request, payload: dict[str, Any]) -> JSONResponse:
+        path = request.url.path
+        if path == "/v2/bot/message/reply":
+            user = self.tokens.pop(payload["replyToken"], None)
+            if user is None:
+                return JSONResponse({"message": "Invalid reply token"}, status_code=400)
+            self.sent.append(Sent("reply", user, payload["messages"]))
+            return JSONResponse({"sentMessages": []})
+        if path == "/v2/bot/message/push":
+            key = request.headers.get("x-line-retry-key")
+            if key is not None and key in self.retry_keys:
+                return JSONResponse({"message": "already accepted"}, status_code=409)
+            if key is not None:
+                self.retry_keys.add(key)
+            self.sent.append(Sent("push", payload["to"], payload["messages"]))
+            return JSONResponse({"sentMessages": []})
+        return JSONResponse({"message": "Not found"}, status_code=404)
+
+    def _check(self, request: Request, body: bytes) -> list[str]:
+        """Return what the real LINE would reject in a request."""
+        if self._openapi is None:
+            spec = dict(_spec())
+            spec["servers"] = [{"url": str(request.base_url).rstrip("/")}]
+            self._openapi = OpenAPI.from_dict(spec)
+        problems = []
+        try:
+            self._openapi.validate_request(StarletteOpenAPIRequest(request, body=body))
+        except Exception as error:  # openapi-core raises a family of errors; any is a rejection
+            problems.append(f"{request.url.path}: {error}")
+        if body and not problems:
+            payload = json.loads(body)
+            schema = _request_schema(request.url.path)
+            if schema is not None:
+                problems += [f"{request.url.path}: {p}" for p in subtypes(payload, schema)]
+            problems += limits(payload)
+        return problems
+
+
+def _request_schema(path: str) -> dict[str, Any] | None:
+    operation = _spec()["paths"].get(path, {}).get("post", {})
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    return content.get("schema")
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = _spec()["components"]["schemas"][name]
+    return schema
+
+
+def subtypes(value: Any, schema: dict[str, Any], path: str = "$", follow: bool = True) -> list[str]:
+    """Validate a value the way LINE does: each polymorphic object against its own type.
+
+    openapi-core checks a message only against the base Message schema, because JSON Schema
+    ignores OpenAPI discriminators; this walks them (Message, Action, FlexComponent, ...).
+    """
+    schema = _resolve(schema)
+    discriminator = schema.get("discriminator")
+    if follow and discriminator and isinstance(value, dict):
+        kind = value.get(discriminator["propertyName"])
+        target = discriminator.get("mapping", {}).get(kind)
+        if target is None:
+            return [f"{path}: unknown {discriminator['propertyName']} {kind!r}"]
+        return subtypes(value, {"$ref": target}, path, follow=False)
+    problems: list[str] = []
+    for part in schema.get("allOf", []):
+        # the base schema of allOf carries the discriminator that led here: do not loop
+        problems += subtypes(value, part, path, follow=False)
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        if not isinstance(value, dict):
+            return [*problems, f"{path}: expected an object"]
+        problems += [f"{path}: missing {name}" for name in schema.get("required", [])
+                     if name not in value]  # fmt: skip
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                problems += subtypes(value[name], sub, f"{path}.{name}")
+    elif kind == "array":
+        if not isinstance(value, list):
+            return [*problems, f"{path}: expected an array"]
+        if len(value) > schema.get("maxItems", len(value)):
+            problems.append(f"{path}: more than {schema['maxItems']} items")
+        if len(value) < schema.get("minItems", 0):
+            problems.append(f"{path}: fewer than {schema['minItems']} items")
+        for index, item in enumerate(value):
+            problems += subtypes(item, schema.get("items", {}), f"{path}[{index}]")
+    elif kind == "string":
+        if not isinstance(value, str):
+            return [*problems, f"{path}: expected a string"]
+        if "enum" in schema and value not in schema["enum"]:
+            problems.append(f"{path}: {value!r} is not one of {schema['enum']}")
+        if len(value) > schema.get("maxLength", len(value)):
+            problems.append(f"{path}: longer than {schema['maxLength']}")
+    elif kind in ("integer", "number") and not isinstance(value, int | float):
+        problems.append(f"{path}: expected a number")
+    elif kind == "boolean" and not isinstance(value, bool):
+        problems.append(f"{path}: expected a boolean")
+    return problems
+
+
+def limits(payload: dict[str, Any]) -> list[str]:
+    """Return the documented LINE limits a request body breaks."""
+    problems = []
+    messages = payload.get("messages", [])
+    if len(messages) > 5:
+        problems.append("more than 5 messages")
+    for message in messages:
+        if message.get("type") == "text" and len(message.get("text", "")) > 5000:
+            problems.append("text longer than 5000 characters")
+        if len(message.get("altText", "")) > 1500:
+            problems.append("altText longer than 1500 characters")
+        items = message.get("quickReply", {}).get("items", [])
+        if len(items) > 13:
+            problems.append("more than 13 quick reply items")
+        for item in items:
+            problems += _action(item["action"], 20)
+        for action in _flex_actions(message.get("contents")):
+            problems += _action(action, 40)
+    return problems
+
+
+def _action(action: dict[str, Any], label_limit: int) -> list[str]:
+    problems = []
+    if len(action.get("label", "")) > label_limit:
+        problems.append(f"action label over {label_limit}: {action.get('label')!r}")
+    if len(action.get("data", "")) > 300:
+        problems.append("postback data over 300")
+    if len(action.get("displayText", "")) > 300:
+        problems.append("displayText over 300")
+    return problems
+
+
+def _flex_actions(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node["action"]] if isinstance(node.get("action"), dict) else []
+        for value in node.values():
+            if isinstance(value, dict | list):
+                found += _flex_actions(value)
+        return found
+    if isinstance(node, list):
+        return [a for item in node for a in _flex_actions(item)]
+    return []
+
+
+def app(fake: FakeLine) -> Starlette:
+    """Return the ASGI app serving a fake."""
+    return Starlette(routes=[Route("/{path:path}", fake.handle, methods=["GET", "POST"])])

@@ -1,0 +1,248 @@
+"""The LINE channel: the real web app, signed webhooks in, a spec-checking fake LINE out."""
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.messages import Press
+from bot.service import WelfareService
+from handlers.line.channel import LineChannel
+from storage.models import InboundEvent, Proposal, Volunteer
+from tests.fakes.line_api import FakeLine, app
+from tests.fakes.loopback import serving
+from tests.helpers import th
+from tests.line_support import SECRET, TOKEN, LineUser, body, sign
+from tests.telegram_support import web_server
+from tests.transcripts import EXPECTED_ANSWERS, FIRST_PROPOSAL
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLine]:
+    """Serve a fake Messaging API that validates every call."""
+    fake = FakeLine()
+    with serving(app(fake)) as server:
+        fake.base_url = server.url  # type: ignore[attr-defined]
+        yield fake
+    assert fake.violations == [], "the bot sent something LINE would reject"
+
+
+class Bot:
+    """The LINE channel behind the real web app, and a client that posts signed webhooks."""
+
+    def __init__(self, channel: LineChannel, http: httpx.AsyncClient) -> None:
+        self.channel = channel
+        self.http = http
+
+    async def post(self, *events: dict, signature: str | None = None) -> httpx.Response:
+        """Post events as LINE does and wait until they are handled."""
+        raw = body(*events)
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        headers["X-Line-Signature"] = signature if signature is not None else sign(raw)
+        response = await self.http.post("/line/webhook", content=raw, headers=headers)
+        await self.channel.idle()
+        return response
+
+
+@pytest.fixture
+async def bot(service: WelfareService, fake: FakeLine) -> AsyncIterator[Bot]:
+    """Run the LINE channel in the real web app on loopback."""
+    channel = LineChannel(service, SECRET, TOKEN, base_url=fake.base_url)  # type: ignore[attr-defined]
+    await channel.start()
+    async with web_server(channel.routes()) as base, httpx.AsyncClient(base_url=base) as http:
+        yield Bot(channel, http)
+    await channel.stop()
+
+
+def rows(service: WelfareService, model: type) -> int:
+    """Count a table's rows."""
+    with service.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def run(bot: Bot, user: LineUser, steps: list) -> None:
+    """Send each step as its own webhook, as a volunteer's phone would."""
+    for step in steps:
+        response = await bot.post(user.as_event(step))
+        assert response.status_code == 200
+
+
+async def test_a_whole_questionnaire_from_follow_to_reference_number(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """Follow greets with consent; the whole questionnaire ends with a reference number."""
+    user = LineUser(fake)
+    await bot.post(user.follow())
+    assert th("consent") in fake.texts_to(user.user_id)[-1]
+    await run(bot, user, FIRST_PROPOSAL[1:])
+    assert any("CM-2570-00001" in t for t in fake.texts_to(user.user_id))
+    with service.sessions() as session:
+        proposal = session.scalars(select(Proposal)).one()
+        for name, value in EXPECTED_ANSWERS.items():
+            assert getattr(proposal, name) == value
+        assert proposal.platform == "line"
+        assert [p.file_id for p in proposal.photos] == ["photo-1"]
+    kinds = {s.kind for s in fake.sent}
+    assert kinds == {"reply"}, "every answer went out with its reply token"
+
+
+async def test_widgets_are_quick_replies_flex_lists_and_a_flex_review_card(
+    bot: Bot, fake: FakeLine
+) -> None:
+    """Few short choices are quick replies; 25 districts swipe in a carousel; the card is Flex."""
+    user = LineUser(fake)
+    await run(bot, user, FIRST_PROPOSAL[:2])
+    consent_or_name = fake.messages_to(user.user_id)
+    assert consent_or_name[0]["quickReply"]["items"][0]["action"]["data"] == "consent:yes:th"
+    await run(bot, user, FIRST_PROPOSAL[2:6])
+    districts = fake.messages_to(user.user_id)[-1]
+    assert districts["type"] == "flex"
+    assert districts["contents"]["type"] == "carousel"
+    buttons = [
+        c["action"]["data"]
+        for bubble in districts["contents"]["contents"]
+        for c in bubble["body"]["contents"]
+        if c["type"] == "button"
+    ]
+    assert len(buttons) == 25
+    await run(bot, user, FIRST_PROPOSAL[6:-1])
+    card = fake.messages_to(user.user_id)[-1]
+    assert card["type"] == "flex"
+    assert th("review.title") in card["altText"]
+    footer = [b["action"]["data"] for b in card["contents"]["footer"]["contents"]]
+    assert footer == ["submit"]
+
+
+async def test_the_same_transcript_on_telegram_and_line_stores_equal_proposals(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """The questionnaire is written once: both platforms store the same answers."""
+    from tests.helpers import Chat
+
+    Chat(service, user_id="tg-1", platform="telegram").run(FIRST_PROPOSAL)
+    await run(bot, LineUser(fake), FIRST_PROPOSAL)
+    skip = {"id", "reference", "sequence", "platform", "volunteer_id", "submitted_at",
+            "updated_at"}  # fmt: skip
+    with service.sessions() as session:
+        telegram, line = session.scalars(select(Proposal).order_by(Proposal.id)).all()
+        columns = [c.key for c in Proposal.__table__.columns if c.key not in skip]
+        assert {c: getattr(telegram, c) for c in columns} == {c: getattr(line, c) for c in columns}
+
+
+async def test_bad_signatures_and_bodies_are_refused_and_store_nothing(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """Missing or wrong signatures are 400, bad JSON 400, wrong type 415; nothing is stored."""
+    user = LineUser(fake)
+    event = user.text("สวัสดี")
+    assert (await bot.post(event, signature="")).status_code == 400
+    assert (await bot.post(event, signature=sign(body(event), "other-secret"))).status_code == 400
+    garbage = b"{not json"
+    response = await bot.http.post(
+        "/line/webhook",
+        content=garbage,
+        headers={"Content-Type": "application/json", "X-Line-Signature": sign(garbage)},
+    )
+    assert response.status_code == 400
+    form = await bot.http.post("/line/webhook", content=b"a=b", headers={"X-Line-Signature": "x"})
+    assert form.status_code == 415
+    assert rows(service, InboundEvent) == 0
+    assert fake.sent == []
+    verification = await bot.post()
+    assert verification.status_code == 200
+
+
+async def test_replays_and_redeliveries_take_effect_once(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """The same webhookEventId, replayed or redelivered by LINE, is answered and applied once."""
+    user = LineUser(fake)
+    follow = user.follow()
+    await bot.post(follow)
+    consent = user.postback("consent:yes:th")
+    await bot.post(consent)
+    await bot.post(consent)
+    await bot.post(user.redelivered(consent))
+    texts = fake.texts_to(user.user_id)
+    assert sum(th("q.full_name") in t for t in texts) == 1
+    assert rows(service, Volunteer) == 1
+
+
+async def test_an_expired_reply_token_falls_back_to_push(bot: Bot, fake: FakeLine) -> None:
+    """When LINE refuses the reply token the same messages go by push."""
+    user = LineUser(fake)
+    event = user.follow()
+    fake.tokens.pop(event["replyToken"])  # expired before the bot answered
+    await bot.post(event)
+    assert [s.kind for s in fake.sent] == ["push"]
+    assert th("consent") in fake.texts_to(user.user_id)[0]
+
+
+async def test_429_and_500_are_retried_with_the_same_retry_key(bot: Bot, fake: FakeLine) -> None:
+    """A push that meets 429 then 500 is retried with one retry key and arrives once."""
+    user = LineUser(fake)
+    event = user.follow()
+    fake.tokens.pop(event["replyToken"])
+    fake.faults = [400, 429, 500]  # the reply is refused, then the push fails twice
+    await bot.post(event)
+    pushes = [r for r in fake.requests if r[0] == "/v2/bot/message/push"]
+    assert len(pushes) == 3
+    assert len(fake.sent) == 1
+    assert len(fake.retry_keys) == 1
+
+
+async def test_overlong_text_and_unknown_postbacks_get_clear_answers(
+    bot: Bot, fake: FakeLine
+) -> None:
+    """5,001 characters and postback data the bot never made are answered, never crash."""
+    user = LineUser(fake)
+    await run(bot, user, FIRST_PROPOSAL[:9])
+    await bot.post(user.text("ก" * 5001))
+    assert th("err.too_long", length="5,001", maximum=2000) in fake.texts_to(user.user_id)[-1]
+    await bot.post(user.postback("made-up|data"))
+    await bot.post(user.sticker())
+    last = fake.texts_to(user.user_id)
+    assert last[-2].startswith(th("err.stale"))
+    assert last[-1].startswith(th("err.unsupported"))
+    assert all(th("q.problem") in t for t in last[-3:])
+
+
+async def test_blocking_marks_unreachable_and_refollowing_resumes(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """Unfollow marks the volunteer unreachable; following again continues the same question."""
+    user = LineUser(fake)
+    await run(bot, user, FIRST_PROPOSAL[:10])
+    await bot.post(user.unfollow())
+    with service.sessions() as session:
+        assert session.scalars(select(Volunteer.unreachable_at)).one() is not None
+    await bot.post(user.follow())
+    assert th("q.people_affected") in fake.texts_to(user.user_id)[-1]
+    with service.sessions() as session:
+        assert session.scalars(select(Volunteer.unreachable_at)).one() is None
+
+
+async def test_groups_get_one_polite_line_and_nothing_is_stored(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """A message in a group is answered with one line asking to talk one-to-one."""
+    user = LineUser(fake)
+    event = user.text("สวัสดี")
+    event["source"] = {"type": "group", "groupId": "Cgroup", "userId": user.user_id}
+    await bot.post(event)
+    assert fake.texts_to(user.user_id) == [th("err.group_chat")]
+    assert rows(service, Volunteer) == 0
+
+
+async def test_a_location_message_answers_where(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """A shared location is kept as coordinates; photos by their content id."""
+    user = LineUser(fake)
+    await run(bot, user, FIRST_PROPOSAL[:12])
+    await bot.post(user.location(18.79, 98.98))
+    await run(bot, user, [*FIRST_PROPOSAL[13:19], Press("d:photos"), Press("submit")])
+    with service.sessions() as session:
+        proposal = session.scalars(select(Proposal)).one()
+        assert (proposal.latitude, proposal.longitude) == (18.79, 98.98)
