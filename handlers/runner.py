@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 import signal
 
 import uvicorn
@@ -11,6 +12,8 @@ from bot.settings import Settings
 from handlers.line.channel import LineChannel
 from handlers.telegram.channel import TelegramChannel
 from handlers.web import create_app
+
+log = logging.getLogger(__name__)
 
 
 def telegram_channel(settings: Settings, service: WelfareService) -> TelegramChannel:
@@ -68,6 +71,9 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         # uvicorn must not take over the signals this function already handles
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         web_task = asyncio.create_task(server.serve())
+        while not server.started and not web_task.done():  # noqa: ASYNC110 (uvicorn has no event)
+            await asyncio.sleep(0.01)
+        log.info("web server listening on %s:%s", settings.web_host, settings.web_port)
     try:
         await stop.wait()
     finally:

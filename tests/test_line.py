@@ -85,6 +85,7 @@ async def test_a_whole_questionnaire_from_follow_to_reference_number(
         assert [p.file_id for p in proposal.photos] == ["photo-1"]
     kinds = {s.kind for s in fake.sent}
     assert kinds == {"reply"}, "every answer went out with its reply token"
+    assert service.undelivered("line") == [], "every reply was confirmed sent"
 
 
 async def test_widgets_are_quick_replies_flex_lists_and_a_flex_review_card(
@@ -190,6 +191,7 @@ async def test_429_and_500_are_retried_with_the_same_retry_key(bot: Bot, fake: F
     assert len(pushes) == 3
     assert len(fake.sent) == 1
     assert len(fake.retry_keys) == 1
+    assert bot.channel.service.undelivered("line") == []
 
 
 async def test_overlong_text_and_unknown_postbacks_get_clear_answers(

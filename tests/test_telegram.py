@@ -63,6 +63,7 @@ async def test_two_volunteers_complete_the_questionnaire_at_once(
                 assert getattr(proposal, name) == value
             assert [photo.file_id for photo in proposal.photos] == ["photo-1"]
     assert not any(th("err.stale") in t for t in fake.texts()), "order was kept per user"
+    assert service.undelivered("telegram") == [], "every reply was confirmed sent"
 
 
 async def test_choices_are_inline_buttons_and_the_phone_is_a_contact_button(

@@ -56,8 +56,11 @@ class LineChannel:
         """Resend replies that were never confirmed, then handle events stored but not done."""
         for delivery in self.service.undelivered(PLATFORM):
             # a reply token is long expired after a restart, so these go by push
-            await self.deliver(Delivery(delivery.outbox_id, PLATFORM, delivery.recipient,
-                                        delivery.replies, None))  # fmt: skip
+            pushed = Delivery(delivery.outbox_id, PLATFORM, delivery.recipient, delivery.replies)
+            try:
+                await self.deliver(pushed)
+            except Exception:
+                log.exception("an unsent LINE reply failed again; it stays in the outbox")
         for _event_id, payload in self.service.pending_events(PLATFORM):
             self._schedule(payload)
 

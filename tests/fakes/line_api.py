@@ -4,6 +4,7 @@ Beyond the spec it enforces the limits LINE documents in prose (text length, lab
 replies, one use per reply token) and can answer with faults (429, 500) on demand.
 """
 
+import asyncio
 import itertools
 import json
 import threading
@@ -52,6 +53,10 @@ class FakeLine:
     faults: list[int] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
     retry_keys: set[str] = field(default_factory=set)
+    # a request for which this returns True is held until release(), then fails with 500
+    hold: Callable[[dict[str, Any]], bool] | None = None
+    holding: int = 0
+    _released: threading.Event = field(default_factory=threading.Event)
     _openapi: OpenAPI | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
@@ -68,6 +73,11 @@ class FakeLine:
         with self._lock:
             self.tokens[token] = user_id
         return token
+
+    def release(self) -> None:
+        """Fail held requests and hold no more."""
+        self.hold = None
+        self._released.set()
 
     def messages_to(self, user_id: str) -> list[dict[str, Any]]:
         """Return every message delivered to a user, in order."""
@@ -95,6 +105,12 @@ class FakeLine:
         body = await request.body()
         problems = self._check(request, body) if self.validate else []
         payload = await request.json() if body else {}
+        if self.hold is not None and self.hold(payload):
+            with self._changed:
+                self.holding += 1
+                self._changed.notify_all()
+            await asyncio.to_thread(self._released.wait)
+            return JSONResponse({"message": "held"}, status_code=500)
         with self._changed:
             self.requests.append((request.url.path, payload))
             self.violations += problems
@@ -113,7 +129,7 @@ class FakeLine:
             if user is None:
                 return JSONResponse({"message": "Invalid reply token"}, status_code=400)
             self.sent.append(Sent("reply", user, payload["messages"]))
-            return JSONResponse({"sentMessages": []})
+            return JSONResponse(self._sent_messages(payload))
         if path == "/v2/bot/message/push":
             key = request.headers.get("x-line-retry-key")
             if key is not None and key in self.retry_keys:
@@ -121,8 +137,12 @@ class FakeLine:
             if key is not None:
                 self.retry_keys.add(key)
             self.sent.append(Sent("push", payload["to"], payload["messages"]))
-            return JSONResponse({"sentMessages": []})
+            return JSONResponse(self._sent_messages(payload))
         return JSONResponse({"message": "Not found"}, status_code=404)
+
+    def _sent_messages(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ids = [str(next(self._counter)) for _ in payload["messages"]]
+        return {"sentMessages": [{"id": i, "quoteToken": f"q{i}"} for i in ids]}
 
     def _check(self, request: Request, body: bytes) -> list[str]:
         """Return what the real LINE would reject in a request."""
