@@ -63,6 +63,7 @@ async def test_two_volunteers_complete_the_questionnaire_at_once(
                 assert getattr(proposal, name) == value
             assert [photo.file_id for photo in proposal.photos] == ["photo-1"]
     assert not any(th("err.stale") in t for t in fake.texts()), "order was kept per user"
+    await channel.idle()
     assert service.undelivered("telegram") == [], "every reply was confirmed sent"
 
 

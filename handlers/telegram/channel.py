@@ -65,6 +65,9 @@ class TelegramChannel:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self._claimed: set[int] = set()
+        # set whenever every update taken in so far has been handled
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._stopping = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self.app = (
@@ -156,6 +159,7 @@ class TelegramChannel:
 
     async def take(self, payloads: list[dict]) -> None:
         """Store raw updates durably, then queue them for processing."""
+        self._quiet.clear()
         self.service.store_events(PLATFORM, [(str(p["update_id"]), p) for p in payloads])
         for payload in payloads:
             update = Update.de_json(payload, self.app.bot)
@@ -228,8 +232,15 @@ class TelegramChannel:
                 self._claimed.discard(update.update_id)
             else:
                 self.service.finish_event(PLATFORM, str(update.update_id))
-        if self.app.update_queue.empty() and not self._claimed:
+        # this update still holds its slot, so one in flight means it is the last
+        last = self.app.update_processor.current_concurrent_updates <= 1
+        if self.app.update_queue.empty() and last:
             self.service.flush_delivered()
+            self._quiet.set()
+
+    async def idle(self) -> None:
+        """Wait until every update taken in so far has been handled."""
+        await self._quiet.wait()
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure without personal data and apologise to the user."""
