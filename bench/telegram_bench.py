@@ -40,6 +40,7 @@ def start_world(mode: str, volunteers: int, folder: Path) -> tuple[subprocess.Po
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "world.py"), "--mode", mode,
          "--volunteers", str(volunteers), "--port-file", str(port_file)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -51,12 +52,17 @@ def start_world(mode: str, volunteers: int, folder: Path) -> tuple[subprocess.Po
     return proc, f"http://127.0.0.1:{port_file.read_text()}/bot"
 
 
-async def finish(proc: subprocess.Popen[str]) -> dict:
+async def report_of(proc: subprocess.Popen[str]) -> dict:
     """Wait for the world's report."""
     assert proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
+    return json.loads(await asyncio.to_thread(proc.stdout.readline))
+
+
+async def close(proc: subprocess.Popen[str]) -> None:
+    """Let the world exit, once the bot no longer talks to it."""
+    assert proc.stdin is not None
+    proc.stdin.close()
     await asyncio.to_thread(proc.wait)
-    return json.loads(line)
 
 
 async def run_welfarebot(volunteers: int, folder: Path) -> dict:
@@ -67,8 +73,9 @@ async def run_welfarebot(volunteers: int, folder: Path) -> dict:
     proc, base_url = start_world("questionnaire", volunteers, folder)
     channel = TelegramChannel(service, TOKEN, base_url=base_url)
     await channel.start()
-    report = await finish(proc)
+    report = await report_of(proc)
     await channel.stop()
+    await close(proc)
     return report
 
 
@@ -91,9 +98,10 @@ async def run_echo(volunteers: int, folder: Path, aiohttp_backend: bool) -> dict
         assert app.updater is not None
         await app.updater.start_polling(timeout=30)
         await app.start()
-        report = await finish(proc)
+        report = await report_of(proc)
         await app.updater.stop()
         await app.stop()
+    await close(proc)
     return report
 
 

@@ -205,6 +205,8 @@ async def main() -> None:
     world.begin()
     await world.done.wait()
     print(json.dumps(world.report()), flush=True)
+    # stay up until the bench has stopped its bot, so nothing it still polls for fails
+    await asyncio.to_thread(sys.stdin.read)
     server.should_exit = True
     await serving
 
