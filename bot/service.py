@@ -5,7 +5,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session
 
@@ -61,7 +60,7 @@ class WelfareService:
         self.engine = Engine(province)
         self.default_language = default_language
         self.clock = clock
-        # outbox ids confirmed sent but not yet deleted: removed in the next transaction
+        # outbox ids confirmed sent but not yet deleted: they go with the next transaction
         self._delivered: list[int] = []
 
     def handle(
@@ -74,6 +73,7 @@ class WelfareService:
         reply_token: str | None = None,
     ) -> Delivery | None:
         """Apply one event exactly once; return the replies to send (None for a duplicate)."""
+        done = self._delivered[:]
         with self.db.begin() as connection:
             if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
@@ -103,7 +103,9 @@ class WelfareService:
                 inbox.save_state(connection, volunteer_id, state, loaded.state is not None)
             payload = [reply_to_json(r) for r in replies]
             outbox_id = inbox.add_outbox(connection, platform, user_id, payload, reply_token)
-            self._remove_delivered(connection)
+            if done:
+                inbox.remove_outbox(connection, done)
+        self._forget(done)
         return Delivery(outbox_id, platform, user_id, tuple(replies), reply_token)
 
     def delivered(self, outbox_ids: list[int]) -> None:
@@ -116,14 +118,17 @@ class WelfareService:
 
     def flush_delivered(self) -> None:
         """Forget delivered outbox messages now (when idle, and on shutdown)."""
-        if self._delivered:
+        done = self._delivered[:]
+        if done:
             with self.db.begin() as connection:
-                self._remove_delivered(connection)
+                inbox.remove_outbox(connection, done)
+            self._forget(done)
 
-    def _remove_delivered(self, connection: Connection) -> None:
-        if self._delivered:
-            ids, self._delivered = self._delivered, []
-            inbox.remove_outbox(connection, ids)
+    def _forget(self, done: list[int]) -> None:
+        """Drop outbox ids whose rows a committed transaction deleted."""
+        if done:
+            gone = set(done)
+            self._delivered = [i for i in self._delivered if i not in gone]
 
     def undelivered(self, platform: str) -> list[Delivery]:
         """Return committed replies of a platform that were never confirmed sent."""

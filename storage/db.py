@@ -22,10 +22,14 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and BEGIN IMMEDIATE transactions."""
     url = normalize_url(url)
+    # hide_parameters keeps names and phone numbers out of error messages and logs
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
     engine = create_engine(
         url,
+        hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": 30},
         # every use ends its own transaction, so the pool's extra rollback on return is waste
         pool_reset_on_return=None,

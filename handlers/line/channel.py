@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "line"
 RETRY_NAMESPACE = uuid.UUID("5b0f5c9e-3f6e-4c1a-9d8e-0c4b7a1e2d31")
 PUSH_ATTEMPTS = 4
-HANDLING = 32
 
 
 class LineChannel:
@@ -41,8 +40,6 @@ class LineChannel:
         self.parser = WebhookParser(channel_secret)
         self.client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
         self._order = InOrder()
-        # few events handled at once keep the loop free to answer webhooks well within LINE's 2 s
-        self._handling = asyncio.Semaphore(HANDLING)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # life cycle ---------------------------------------------------------------------------------
@@ -109,7 +106,7 @@ class LineChannel:
         source = payload.get("source") or {}
         key = str(source.get("userId") or source.get("groupId") or source.get("roomId") or "")
         try:
-            async with self._order.turn(key), self._handling:
+            async with self._order.turn(key):
                 await self._handle(payload)
         except Exception:
             log.exception("a LINE event failed")
