@@ -1,9 +1,5 @@
 """A real bot process killed with SIGKILL mid-conversation loses nothing it acknowledged."""
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,57 +8,14 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from storage.models import Proposal
+from tests.bot_process import BotProcess
 from tests.fakes.loopback import serving
 from tests.fakes.telegram_api import Call, FakeTelegram, Updates
 from tests.helpers import th
 from tests.telegram_support import TOKEN, as_update
 from tests.transcripts import EXPECTED_ANSWERS, FIRST_PROPOSAL
 
-ROOT = Path(__file__).resolve().parent.parent
 USER = 7001
-
-
-class BotProcess:
-    """`python -m bot run` as a child process, talking to the fake Telegram."""
-
-    def __init__(self, workdir: Path, base_url: str) -> None:
-        self.workdir = workdir
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
-        env.update(
-            DATABASE_URL=f"sqlite:///{workdir / 'bot.db'}",
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_API_BASE_URL=base_url,
-            PYTHONPATH=str(ROOT),
-        )
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
-
-    def start(self) -> None:
-        """Start a fresh process."""
-        self.runs += 1
-        log = (self.workdir / f"run{self.runs}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        """Kill the process at once, as a power cut or OOM killer would."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> int:
-        """Stop the process gently; return its exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        return self.proc.returncode
 
 
 @pytest.fixture
@@ -70,14 +23,13 @@ def world(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
     """A fake Telegram on loopback and a bot process (stopped afterwards, whatever happens)."""
     fake = FakeTelegram(poll_cap=0.3)
     with serving(fake.app()) as server:
-        bot = BotProcess(tmp_path, f"{server.url}/bot")
+        settings = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": f"{server.url}/bot"}
+        bot = BotProcess(tmp_path, settings)
         try:
             yield fake, bot
         finally:
             fake.release()
-            if bot.proc is not None and bot.proc.poll() is None:
-                bot.proc.kill()
-                bot.proc.wait()
+            bot.cleanup()
 
 
 def replying(fragment: str) -> Callable[[Call], bool]:
@@ -119,7 +71,7 @@ def test_kill_9_mid_conversation_loses_nothing(world: tuple[FakeTelegram, BotPro
     fake.wait_for(lambda f: any("CM-2570-00001" in t for t in f.texts(USER)))
     assert bot.stop() == 0
 
-    engine = create_engine(f"sqlite:///{bot.workdir / 'bot.db'}")
+    engine = create_engine(bot.database_url)
     with Session(engine) as session:
         proposals = session.scalars(select(Proposal)).all()
         assert len(proposals) == 1

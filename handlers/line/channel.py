@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "line"
 RETRY_NAMESPACE = uuid.UUID("5b0f5c9e-3f6e-4c1a-9d8e-0c4b7a1e2d31")
 PUSH_ATTEMPTS = 4
+HANDLING = 8
 
 
 class LineChannel:
@@ -40,6 +41,8 @@ class LineChannel:
         self.parser = WebhookParser(channel_secret)
         self.client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
         self._order = InOrder()
+        # a few events handled at once keep the loop free to answer webhooks (LINE waits 2 s)
+        self._handling = asyncio.Semaphore(HANDLING)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # life cycle ---------------------------------------------------------------------------------
@@ -106,7 +109,7 @@ class LineChannel:
         source = payload.get("source") or {}
         key = str(source.get("userId") or source.get("groupId") or source.get("roomId") or "")
         try:
-            async with self._order.turn(key):
+            async with self._order.turn(key), self._handling:
                 await self._handle(payload)
         except Exception:
             log.exception("a LINE event failed")

@@ -1,0 +1,67 @@
+"""`python -m bot run` as a child process that tests can start, kill -9 and stop."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BotProcess:
+    """The real bot in its own process, on an SQLite file in a working directory."""
+
+    def __init__(self, workdir: Path, settings: dict[str, str], ready: str | None = None) -> None:
+        self.workdir = workdir
+        self.ready = ready
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "LINE_"))}
+        env.update(DATABASE_URL=f"sqlite:///{workdir / 'bot.db'}", PYTHONPATH=str(ROOT))
+        env.update(settings)
+        self.env = env
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def database_url(self) -> str:
+        """Return the bot's database URL."""
+        return self.env["DATABASE_URL"]
+
+    def start(self) -> None:
+        """Start a fresh process; wait for its `ready` log line when one is set."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.PIPE if self.ready else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if self.ready is None:
+            return
+        assert self.proc.stdout is not None
+        seen = []
+        for line in self.proc.stdout:
+            seen.append(line)
+            if self.ready in line:
+                return
+        raise RuntimeError("the bot exited before it was ready:\n" + "".join(seen))
+
+    def kill(self) -> None:
+        """Kill the process at once, as a power cut or the OOM killer would."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> int:
+        """Stop the process gently; return its exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        return self.proc.returncode
+
+    def cleanup(self) -> None:
+        """Make sure no process is left behind."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
