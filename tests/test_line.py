@@ -248,3 +248,18 @@ async def test_a_location_message_answers_where(
     with service.sessions() as session:
         proposal = session.scalars(select(Proposal)).one()
         assert (proposal.latitude, proposal.longitude) == (18.79, 98.98)
+
+
+async def test_a_failure_inside_the_bot_is_apologised_for_not_silent(
+    bot: Bot, fake: FakeLine, service: WelfareService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If handling breaks (the database is down, say), the volunteer hears to try again."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database unavailable")
+
+    user = LineUser(fake)
+    monkeypatch.setattr(service, "handle", broken)
+    await bot.post(user.follow())
+    assert fake.texts_to(user.user_id) == [th("err.internal")]
+    assert service.pending_events("line") == [], "a failed event is not retried forever"

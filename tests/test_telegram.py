@@ -191,3 +191,21 @@ async def test_the_webhook_checks_its_secret_and_stores_before_answering(
     finally:
         await channel.stop()
     assert sum(th("consent") in t for t in fake.texts(6001)) == 1
+
+
+async def test_a_failure_inside_the_bot_is_apologised_for_not_silent(
+    channel: TelegramChannel,
+    fake: FakeTelegram,
+    service: WelfareService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If handling breaks (the database is down, say), the volunteer hears to try again."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(service, "handle", broken)
+    fake.push(Updates(8001).text("สวัสดี"))
+    await wait_sent(fake, sent_text_containing(th("err.internal"), 8001))
+    await channel.idle()
+    assert service.pending_events("telegram") == [], "a failed update is not retried forever"

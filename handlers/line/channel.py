@@ -113,6 +113,19 @@ class LineChannel:
                 await self._handle(payload)
         except Exception:
             log.exception("a LINE event failed")
+            await self._apologise(payload)
+
+    async def _apologise(self, payload: dict[str, Any]) -> None:
+        """Close a failed event (so it is not retried forever) and tell the volunteer to retry."""
+        try:
+            self.service.finish_event(PLATFORM, str(payload["webhookEventId"]))
+            sorry = [{"type": "text", "text": text(self.service.default_language, "err.internal")}]
+            token = payload.get("replyToken")
+            user_id = (payload.get("source") or {}).get("userId")
+            if not (token and await self._reply(str(token), sorry)) and user_id:
+                await self._push(str(user_id), sorry, str(uuid.uuid4()))
+        except Exception:
+            log.exception("could not tell a LINE user that their message failed")
 
     async def _handle(self, payload: dict[str, Any]) -> None:
         event_id = str(payload["webhookEventId"])

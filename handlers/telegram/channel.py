@@ -219,10 +219,11 @@ class TelegramChannel:
         user = update.effective_user
         if user is None:
             return
-        self._claimed.add(update.update_id)
         delivery = self.service.handle(
             PLATFORM, str(user.id), str(update.update_id), event, language_hint=user.language_code
         )
+        # claimed and committed; had handle failed, the after-hook closes the update instead
+        self._claimed.add(update.update_id)
         if delivery is not None:
             await self.deliver(delivery)
 
