@@ -5,6 +5,7 @@ import logging
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
 
@@ -41,7 +42,8 @@ def run() -> None:
     settings = Settings()
     service = build_service(settings)
     if not settings.telegram_enabled and not settings.line_enabled:
-        err.print(NO_CHANNELS.format(db=settings.database_url), highlight=False)
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        err.print(NO_CHANNELS.format(db=shown), highlight=False)
         from handlers.terminal import run_terminal
 
         run_terminal(service, settings.terminal_user)
