@@ -56,11 +56,6 @@ class Volunteer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    @property
-    def consented(self) -> bool:
-        """Tell whether consent is given and not withdrawn."""
-        return self.consent_given_at is not None and self.consent_withdrawn_at is None
-
 
 class Proposal(Base):
     """A submitted proposal; every answer staff filter on is a column of its own."""

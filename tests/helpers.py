@@ -2,7 +2,7 @@
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from bot.i18n import text
 from bot.messages import Input, Reply, Text
@@ -18,10 +18,6 @@ class Clock:
     def __call__(self) -> datetime:
         """Return the current test time."""
         return self.now
-
-    def advance(self, **delta: float) -> None:
-        """Move time forward."""
-        self.now += timedelta(**delta)
 
 
 _event_ids = itertools.count(1)

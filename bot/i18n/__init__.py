@@ -4,7 +4,6 @@ from bot.i18n import en, th
 
 CATALOGUES: dict[str, dict[str, str]] = {"th": th.TEXTS, "en": en.TEXTS}
 LANGUAGES = tuple(CATALOGUES)
-DEFAULT_LANGUAGE = "th"
 
 
 def text(language: str, key: str, **values: object) -> str:
