@@ -14,6 +14,8 @@ from bot.state import (
     Action,
     EraseMyData,
     GiveConsent,
+    OpenRevision,
+    ResubmitProposal,
     SaveProfile,
     SetLanguage,
     ShowMyData,
@@ -83,6 +85,8 @@ class Engine:
             return self._before_consent(who, event)
         if isinstance(event, Press) and event.data.startswith("lang:"):
             return self._set_language(state, who, event.data[5:])
+        if isinstance(event, Press) and event.data.startswith("revise:"):
+            return self._revise(state, who, event.data[7:])
         command = command_of(event)
         if command is not None:
             return self._command(command, state, who)
@@ -240,6 +244,9 @@ class Engine:
         question = form.question(data[2:]) if data.startswith("e:") else None
         if question is not None and question.applies(state.answers):
             return self._edit(state, who, question)
+        if data == "submit" and form is PROPOSAL and state.revising:
+            answers = form.prune(state.answers)
+            return Turn(State(), (ResubmitProposal(state.revising, answers),))
         if data == "submit" and form is PROPOSAL:
             return Turn(State(), (SubmitProposal(form.prune(state.answers)),))
         if data == "save" and form is PROFILE:
@@ -248,6 +255,19 @@ class Engine:
             return Turn(State(), (SaveProfile(fields), views.menu(lang, lead)))
         key = "err.stale" if data else "err.pick"
         return self._with_prompt(state, who, Reply(text(lang, key)))
+
+    def _revise(self, state: State, who: Who, reference: str) -> Turn:
+        """Ask for a proposal sent back for revision, unless another draft is open."""
+        if state.form == PROPOSAL.name and state.revising != reference:
+            return self._with_prompt(state, who, Reply(text(who.language, "revise.busy")))
+        return Turn(state, (OpenRevision(reference),))
+
+    def open_revision(self, who: Who, reference: str, answers: dict[str, Any]) -> Turn:
+        """Show a stored proposal's answers on the review card, to change and send again."""
+        state = State(form=PROPOSAL.name, step=REVIEW, answers=answers, reviewed=True,
+                      revising=reference)  # fmt: skip
+        return self._prompt(state, who, lead=Reply(text(who.language, "revise.intro",
+                                                        reference=reference)))  # fmt: skip
 
     def _edit(self, state: State, who: Who, question: Question) -> Turn:
         """Ask one answered question again, showing its current answer."""

@@ -78,14 +78,23 @@ class Card:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file the bot sends (an export), kept in the database under a token."""
+
+    filename: str
+    token: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One outgoing message: text, optional buttons and an optional card."""
+    """One outgoing message: text, optional buttons, an optional card or file."""
 
     text: str
     buttons: tuple[Button, ...] = ()
     card: Card | None = None
     # the question wants several presses before moving on, so keep the buttons visible
     multi: bool = False
+    document: Document | None = None
 
 
 MAX_BUTTON_DATA = 64
@@ -104,7 +113,7 @@ def fold_notes(replies: Sequence[Reply], limit: int) -> list[Reply]:
     folded: list[Reply] = []
     waiting: list[str] = []
     for reply in replies:
-        if not reply.buttons and reply.card is None:
+        if not reply.buttons and reply.card is None and reply.document is None:
             waiting.append(reply.text)
             continue
         joined = "\n\n".join([*waiting, reply.text])
@@ -135,6 +144,8 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
             for r in reply.card.rows
         ]
         data["card"] = {"title": reply.card.title, "rows": rows, "hint": reply.card.hint}
+    if reply.document is not None:
+        data["document"] = {"filename": reply.document.filename, "token": reply.document.token}
     return data
 
 
@@ -155,4 +166,5 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         if card
         else None,
         multi=data.get("multi", False),
+        document=Document(**data["document"]) if data.get("document") else None,
     )

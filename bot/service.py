@@ -5,20 +5,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session
 
 from bot import views
 from bot.calendar import fiscal_year, utcnow
+from bot.desk import Desk, Notice
 from bot.engine import Engine
-from bot.i18n import LANGUAGES
-from bot.messages import Input, Reply, reply_from_json, reply_to_json
+from bot.i18n import LANGUAGES, text
+from bot.messages import Input, Reply, Text, reply_from_json, reply_to_json
 from bot.province import Province
 from bot.questionnaire import PROFILE
 from bot.state import (
     Effect,
     EraseMyData,
     GiveConsent,
+    OpenRevision,
+    ResubmitProposal,
     SaveProfile,
     SetLanguage,
     ShowMyData,
@@ -27,7 +31,8 @@ from bot.state import (
     SubmitProposal,
     Who,
 )
-from storage import inbox
+from storage import inbox, review
+from storage import proposal_queries as queries
 from storage import repositories as repo
 from storage.db import make_sessions
 from storage.models import Volunteer
@@ -58,6 +63,9 @@ class WelfareService:
         self.sessions = make_sessions(db)
         self.province = province
         self.engine = Engine(province)
+        self.desk = Desk(province, clock, default_language)
+        # called with each message queued for someone else (a notice), to send it right away
+        self.on_outbox: Callable[[Delivery], None] | None = None
         self.default_language = default_language
         self.clock = clock
         # outbox ids confirmed sent but not yet deleted: they go with the next transaction
@@ -74,39 +82,94 @@ class WelfareService:
     ) -> Delivery | None:
         """Apply one event exactly once; return the replies to send (None for a duplicate)."""
         done = self._delivered[:]
+        notices: list[Delivery] = []
         with self.db.begin() as connection:
             if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
-            loaded = inbox.load(connection, platform, user_id)
-            row = loaded.volunteer
-            who = self._who(row, language_hint)
-            turn = self.engine.handle(State.from_json(loaded.state), who, event)
-            replies: list[Reply] = []
-            effects = [a for a in turn.actions if not isinstance(a, Reply)]
-            volunteer_id = row["id"] if row else None
-            if effects:
-                with Session(bind=connection) as session:
-                    volunteer = session.get(Volunteer, volunteer_id) if volunteer_id else None
-                    for action in turn.actions:
-                        if isinstance(action, Reply):
-                            replies.append(action)
-                        else:
-                            volunteer = self._apply(session, volunteer, platform, user_id, action,
-                                                    who.language, replies)  # fmt: skip
-                            who = self._after(who, action)
-                    session.flush()
-                    volunteer_id = volunteer.id if volunteer is not None else None
+            staff_turn = self.desk.handle(connection, platform, user_id, event)
+            if staff_turn is None:
+                replies = self._volunteer_turn(connection, platform, user_id, event, language_hint)
             else:
-                replies = list(turn.actions)  # type: ignore[arg-type]
-            if volunteer_id is not None and not any(isinstance(a, EraseMyData) for a in effects):
-                state = turn.state.to_json() if turn.state is not None else None
-                inbox.save_state(connection, volunteer_id, state, loaded.state is not None)
+                replies = staff_turn.replies
+                notices = [self._queue(connection, notice) for notice in staff_turn.notices]
             payload = [reply_to_json(r) for r in replies]
             outbox_id = inbox.add_outbox(connection, platform, user_id, payload, reply_token)
             if done:
                 inbox.remove_outbox(connection, done)
         self._forget(done)
+        for notice in notices:
+            if self.on_outbox is not None:
+                self.on_outbox(notice)
         return Delivery(outbox_id, platform, user_id, tuple(replies), reply_token)
+
+    def _queue(self, connection: Connection, notice: Notice) -> Delivery:
+        """Put a message for someone else in the outbox, to send after the commit."""
+        payload = [reply_to_json(r) for r in notice.replies]
+        outbox_id = inbox.add_outbox(connection, notice.platform, notice.recipient, payload, None)
+        return Delivery(outbox_id, notice.platform, notice.recipient, notice.replies)
+
+    def _volunteer_turn(
+        self,
+        connection: Connection,
+        platform: str,
+        user_id: str,
+        event: Input,
+        language_hint: str | None,
+    ) -> list[Reply]:
+        """Run the volunteer engine on one input, apply its effects and save the state."""
+        loaded = inbox.load(connection, platform, user_id)
+        row = loaded.volunteer
+        who = self._who(row, language_hint)
+        turn = self.engine.handle(State.from_json(loaded.state), who, event)
+        replies: list[Reply] = []
+        effects = [a for a in turn.actions if not isinstance(a, Reply)]
+        volunteer_id = row["id"] if row else None
+        state = turn.state
+        if effects:
+            with Session(bind=connection) as session:
+                volunteer = session.get(Volunteer, volunteer_id) if volunteer_id else None
+                for action in turn.actions:
+                    if isinstance(action, Reply):
+                        replies.append(action)
+                    elif isinstance(action, OpenRevision) and volunteer is not None:
+                        state = self._open_revision(connection, volunteer, who, action, state,
+                                                    replies)  # fmt: skip
+                    else:
+                        volunteer = self._apply(session, volunteer, platform, user_id, action,
+                                                who.language, replies)  # fmt: skip
+                        who = self._after(who, action)
+                session.flush()
+                volunteer_id = volunteer.id if volunteer is not None else None
+        else:
+            replies = list(turn.actions)  # type: ignore[arg-type]
+        if volunteer_id is not None and not any(isinstance(a, EraseMyData) for a in effects):
+            saved = state.to_json() if state is not None else None
+            inbox.save_state(connection, volunteer_id, saved, loaded.state is not None)
+        return replies
+
+    def _open_revision(
+        self,
+        connection: Connection,
+        volunteer: Volunteer,
+        who: Who,
+        action: OpenRevision,
+        state: State | None,
+        replies: list[Reply],
+    ) -> State | None:
+        """Load a proposal sent back for revision onto the review card; return the new state."""
+        proposal = queries.by_reference(connection, action.reference)
+        if (
+            proposal is None
+            or proposal["volunteer_id"] != volunteer.id
+            or proposal["status"] != "needs_revision"
+        ):
+            turn = self.engine.handle(state or State(), who, Text("/start"))
+            replies += [Reply(text(who.language, "revise.unavailable")), *turn.replies]
+            return turn.state
+        turn = self.engine.open_revision(who, action.reference,
+                                         review.answers_of(connection, proposal["id"]))  # fmt: skip
+        replies += turn.replies
+        return turn.state
 
     def delivered(self, outbox_ids: list[int]) -> None:
         """Note that outbox messages reached the platform; they go with the next transaction.
@@ -212,6 +275,8 @@ class WelfareService:
             self._save_profile(volunteer, action.fields)
         elif isinstance(action, SubmitProposal):
             replies.append(self._submit(session, volunteer, action.answers, language))
+        elif isinstance(action, ResubmitProposal):
+            replies.append(self._resubmit(session, volunteer, action, language))
         elif isinstance(action, ShowStatus):
             replies.append(self._status(session, volunteer, language))
         elif isinstance(action, ShowMyData):
@@ -258,6 +323,15 @@ class WelfareService:
             submitted_at=now,
         )
         return views.submitted(language, proposal.reference)
+
+    def _resubmit(
+        self, session: Session, volunteer: Volunteer, action: ResubmitProposal, language: str
+    ) -> Reply:
+        revised = repo.revise_proposal(
+            session, volunteer, action.reference, action.answers, self.clock()
+        )
+        key = "revise.done" if revised is not None else "revise.unavailable"
+        return views.menu(language, text(language, key, reference=action.reference))
 
     def _status(self, session: Session, volunteer: Volunteer, language: str) -> Reply:
         proposals = [

@@ -22,6 +22,8 @@ class State:
     confirm: str | None = None
     # once a form has reached its review card, answering a question returns there
     reviewed: bool = False
+    # the reference of a proposal sent back for revision, when this draft revises it
+    revising: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the state as a JSON-ready dict."""
@@ -33,6 +35,7 @@ class State:
             "pending": self.pending,
             "confirm": self.confirm,
             "reviewed": self.reviewed,
+            "revising": self.revising,
         }
 
     @classmethod
@@ -84,6 +87,21 @@ class SubmitProposal:
 
 
 @dataclass(frozen=True)
+class OpenRevision:
+    """Load a proposal sent back for revision into the review card."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
+class ResubmitProposal:
+    """Store revised answers over a proposal, keeping its reference number."""
+
+    reference: str
+    answers: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ShowStatus:
     """Tell the volunteer their proposals and their status."""
 
@@ -99,7 +117,15 @@ class EraseMyData:
 
 
 Effect = (
-    GiveConsent | SaveProfile | SetLanguage | SubmitProposal | ShowStatus | ShowMyData | EraseMyData
+    GiveConsent
+    | SaveProfile
+    | SetLanguage
+    | SubmitProposal
+    | OpenRevision
+    | ResubmitProposal
+    | ShowStatus
+    | ShowMyData
+    | EraseMyData
 )
 Action = Reply | Effect
 

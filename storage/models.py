@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -66,6 +67,11 @@ class Proposal(Base):
         Index("ix_proposals_year_group_district", "fiscal_year", "target_group", "district"),
         Index("ix_proposals_status_submitted", "status", "submitted_at"),
         Index("ix_proposals_submitted", "submitted_at"),
+        # newest-first pages of one group, district or status walk these backwards
+        Index("ix_proposals_group_id", "target_group", "id"),
+        Index("ix_proposals_district_id", "district", "id"),
+        Index("ix_proposals_status_id", "status", "id"),
+        Index("ix_proposals_year_id", "fiscal_year", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,6 +174,8 @@ class OutboxMessage(Base):
     replies: Mapped[list[Any]]
     reply_token: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # set by a worker sending a row nobody is sending (a notification, a crashed worker's reply)
+    claimed_at: Mapped[datetime | None]
 
 
 class ReferenceCounter(Base):
@@ -178,3 +186,64 @@ class ReferenceCounter(Base):
     province: Mapped[str] = mapped_column(String(8), primary_key=True)
     fiscal_year: Mapped[int] = mapped_column(primary_key=True)
     last: Mapped[int] = mapped_column(default=0)
+
+
+class StaffMember(Base):
+    """Someone at the provincial office, known by a platform user id, with one role."""
+
+    __tablename__ = "staff_members"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    # the target groups a facilitator looks after (empty for every other role)
+    groups: Mapped[list[Any]] = mapped_column(default=list)
+    name: Mapped[str | None] = mapped_column(String(100))
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the staff chat's own state: the last filter (for paging) and a comment being waited for
+    desk: Mapped[dict[str, Any] | None]
+
+
+class StaffInvite(Base):
+    """A one-time code that makes whoever sends it to the bot a staff member."""
+
+    __tablename__ = "staff_invites"
+
+    # only a hash is kept, so a database copy cannot be used to join
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    groups: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class AuditEntry(Base):
+    """One staff view, export or change of personal data: who, what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]]
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ExportFile(Base):
+    """An export made in chat, kept for a while so any worker can send or serve it."""
+
+    __tablename__ = "export_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

@@ -80,6 +80,61 @@ def next_sequence(session: Session, province: str, fiscal_year: int) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
+def proposal_fields(answers: dict[str, Any]) -> dict[str, Any]:
+    """Return the proposal columns that hold a questionnaire's answers."""
+    place = answers.get("location")
+    return {
+        "target_group": answers["target_group"],
+        "subgroup": answers["subgroup"],
+        "subgroup_other": answers.get("subgroup_other"),
+        "problem": answers["problem"],
+        "people_affected": answers["people_affected"],
+        "district": answers["district"],
+        "location_text": place if isinstance(place, str) else None,
+        "latitude": place["latitude"] if isinstance(place, dict) else None,
+        "longitude": place["longitude"] if isinstance(place, dict) else None,
+        "help_received": answers["help_received"],
+        "solution": answers["solution"],
+        "responsible": list(answers["responsible"]),
+        "responsible_other": answers.get("responsible_other"),
+        "urgency": answers["urgency"],
+    }
+
+
+def revise_proposal(
+    session: Session, volunteer: Volunteer, reference: str, answers: dict[str, Any], now: datetime
+) -> Proposal | None:
+    """Replace the answers of a proposal sent back for revision; it is received again."""
+    proposal = session.scalars(
+        select(Proposal).where(
+            Proposal.reference == reference,
+            Proposal.volunteer_id == volunteer.id,
+            Proposal.status == "needs_revision",
+        )
+    ).first()
+    if proposal is None:
+        return None
+    for name, value in proposal_fields(answers).items():
+        setattr(proposal, name, value)
+    proposal.photos = [
+        ProposalPhoto(position=i, platform=volunteer.platform, file_id=file_id)
+        for i, file_id in enumerate(answers.get("photos") or [])
+    ]
+    proposal.history.append(
+        StatusChange(
+            from_status=proposal.status,
+            to_status="received",
+            comment=None,
+            changed_by="volunteer",
+            changed_at=now,
+        )
+    )
+    proposal.status = "received"
+    proposal.updated_at = now
+    session.flush()
+    return proposal
+
+
 def add_proposal(
     session: Session,
     *,
@@ -91,7 +146,6 @@ def add_proposal(
 ) -> Proposal:
     """Store a proposal from reviewed answers with a fresh reference number."""
     sequence = next_sequence(session, province, fiscal_year)
-    place = answers.get("location")
     proposal = Proposal(
         reference=f"{province}-{fiscal_year}-{sequence:05d}",
         province=province,
@@ -99,23 +153,10 @@ def add_proposal(
         sequence=sequence,
         volunteer_id=volunteer.id,
         platform=volunteer.platform,
-        target_group=answers["target_group"],
-        subgroup=answers["subgroup"],
-        subgroup_other=answers.get("subgroup_other"),
-        problem=answers["problem"],
-        people_affected=answers["people_affected"],
-        district=answers["district"],
-        location_text=place if isinstance(place, str) else None,
-        latitude=place["latitude"] if isinstance(place, dict) else None,
-        longitude=place["longitude"] if isinstance(place, dict) else None,
-        help_received=answers["help_received"],
-        solution=answers["solution"],
-        responsible=list(answers["responsible"]),
-        responsible_other=answers.get("responsible_other"),
-        urgency=answers["urgency"],
         status="received",
         submitted_at=submitted_at,
         updated_at=submitted_at,
+        **proposal_fields(answers),
     )
     proposal.photos = [
         ProposalPhoto(position=i, platform=volunteer.platform, file_id=file_id)

@@ -1,0 +1,367 @@
+"""The staff desk in chat: lists, one proposal, counts, exports, review and staff management.
+
+Anything that is not a staff matter, or that the sender may not do, returns None, so the
+volunteer engine answers it exactly as it answers any unknown command: staff commands reveal
+nothing to anyone else.
+"""
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import RowMapping
+
+from bot import desk_views as views
+from bot.calendar import to_bangkok
+from bot.exports import write_csv, write_xlsx
+from bot.i18n import text
+from bot.messages import Button, Document, Input, Press, Reply, Text
+from bot.normalize import clean_text
+from bot.proposal_filter import ProposalFilter, group_of, parse_filter, status_of
+from bot.province import Province
+from bot.questionnaire import TARGET_GROUPS
+from bot.roles import ADMIN, FACILITATOR, ROLES, STAFF_COMMANDS, Officer
+from storage import proposal_queries as queries
+from storage import review, staff
+
+REFERENCE = re.compile(r"^[A-Z]{2,4}-\d{4}-\d{1,6}$", re.IGNORECASE)
+NEEDS_TEXT = {"needs_revision": "comment", "not_accepted": "comment", "forwarded": "agency"}
+PLATFORMS = ("telegram", "line", "terminal")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for someone other than the sender (a volunteer told of a status change)."""
+
+    platform: str
+    recipient: str
+    replies: tuple[Reply, ...]
+
+
+@dataclass
+class DeskTurn:
+    """The desk's answer: replies to the sender and notices to others."""
+
+    replies: list[Reply]
+    notices: list[Notice] = field(default_factory=list)
+
+
+def split_command(typed: str) -> tuple[str | None, str]:
+    """Split "/command rest" into the command's name and the rest; (None, text) otherwise."""
+    typed = clean_text(typed)
+    if not typed.startswith("/") or len(typed) < 2:
+        return None, typed
+    head, _, rest = typed[1:].partition(" ")
+    return head.split("@")[0].lower(), rest.strip()
+
+
+class Desk:
+    """Answers staff in chat from the database, within each officer's role."""
+
+    def __init__(
+        self, province: Province, clock: Callable[[], datetime], language: str = "th"
+    ) -> None:
+        self.province = province
+        self.clock = clock
+        self.language = language
+
+    def handle(
+        self, connection: Connection, platform: str, user_id: str, event: Input
+    ) -> DeskTurn | None:
+        """Answer a staff matter; None when the input is not one (or not this sender's)."""
+        typed = event.text if isinstance(event, Text) else None
+        command, rest = split_command(typed) if typed is not None else (None, "")
+        if command == "join":
+            return self._join(connection, platform, user_id, rest)
+        row = staff.find(connection, platform, user_id)
+        if row is None:
+            return None
+        officer = staff.officer_of(row)
+        desk = dict(row["desk"] or {})
+        if isinstance(event, Press) and event.data.startswith("s:"):
+            return self._press(connection, row, officer, desk, event.data[2:])
+        if command is not None:
+            if desk.pop("await", None) is not None:
+                staff.save_desk(connection, row["id"], desk)
+            if command not in STAFF_COMMANDS or not officer.may(command):
+                return None
+            return self._command(connection, row, officer, desk, command, rest)
+        if typed is not None and desk.get("await"):
+            return self._awaited(connection, row, officer, desk, clean_text(typed))
+        if typed is not None and REFERENCE.match(clean_text(typed)) and officer.may("show"):
+            return self._show(connection, officer, clean_text(typed))
+        return None
+
+    # commands -----------------------------------------------------------------------------------
+
+    def _command(
+        self,
+        connection: Connection,
+        row: RowMapping,
+        officer: Officer,
+        desk: dict[str, Any],
+        command: str,
+        rest: str,
+    ) -> DeskTurn | None:
+        if command == "desk":
+            return DeskTurn([views.help_card(self.language, officer)])
+        if command == "proposals":
+            return self._list(connection, row, officer, desk, parse_filter(rest, self.province))
+        if command == "show":
+            return self._show(connection, officer, rest)
+        if command == "stats":
+            return self._stats(connection, officer, parse_filter(rest, self.province))
+        if command == "export":
+            kind, _, words = rest.partition(" ")
+            if kind.lower() not in ("csv", "xlsx"):
+                kind, words = "xlsx", rest
+            found = parse_filter(words, self.province)
+            return self._export(connection, officer, found, kind.lower())
+        if command == "review":
+            return self._review_typed(connection, row, officer, desk, rest)
+        if command == "staff":
+            return self._staff(connection, officer, rest)
+        return self._invite(connection, officer, rest)
+
+    def _say(self, key: str, **values: object) -> DeskTurn:
+        return DeskTurn([Reply(text(self.language, key, **values))])
+
+    def _join(
+        self, connection: Connection, platform: str, user_id: str, code: str
+    ) -> DeskTurn | None:
+        invite = staff.redeem_invite(connection, code, platform, user_id, self.clock())
+        if invite is None:
+            return None
+        role = text(self.language, f"role.{invite['role']}")
+        officer = Officer(staff.actor_of(platform, user_id), invite["role"])
+        staff.audit(connection, officer.actor, "join", {"role": invite["role"]}, self.clock())
+        return DeskTurn([Reply(text(self.language, "desk.joined", role=role)),
+                         views.help_card(self.language, officer)])  # fmt: skip
+
+    def _list(
+        self,
+        connection: Connection,
+        row: RowMapping,
+        officer: Officer,
+        desk: dict[str, Any],
+        found: ProposalFilter,
+        before_id: int | None = None,
+    ) -> DeskTurn:
+        if before_id is None:
+            desk["filter"] = found.to_json()
+            staff.save_desk(connection, row["id"], desk)
+        rows = queries.newest(connection, found, officer.scope, before_id, views.PAGE + 1)
+        total = queries.count(connection, found, officer.scope)
+        self._audit(connection, officer, "list", {"filter": found.to_json(), "shown": len(rows)})
+        description = found.describe(self.language, self.province)
+        reply = views.page(self.language, self.province, description, total,
+                           rows[: views.PAGE], len(rows) > views.PAGE)  # fmt: skip
+        return DeskTurn([reply])
+
+    def _show(self, connection: Connection, officer: Officer, reference: str) -> DeskTurn:
+        found = queries.by_reference(connection, reference) if reference else None
+        if found is None or not officer.sees(found["target_group"]):
+            return self._say("desk.not_found", reference=reference or "-")
+        self._audit(connection, officer, "show", {"reference": found["reference"]})
+        return DeskTurn([views.proposal(self.language, self.province, found, officer)])
+
+    def _stats(self, connection: Connection, officer: Officer, found: ProposalFilter) -> DeskTurn:
+        rows = queries.table(connection, found, officer.scope)
+        description = found.describe(self.language, self.province)
+        return DeskTurn([views.stats(self.language, self.province, description, rows)])
+
+    def _export(
+        self, connection: Connection, officer: Officer, found: ProposalFilter, kind: str
+    ) -> DeskTurn:
+        rows = queries.stream(connection, found, officer.scope)
+        if kind == "csv":
+            buffer = io.StringIO()
+            written = write_csv(rows, buffer, self.province, officer.masked)
+            content = buffer.getvalue().encode("utf-8-sig")
+        else:
+            binary = io.BytesIO()
+            written = write_xlsx(rows, binary, self.province, officer.masked)
+            content = binary.getvalue()
+        if not written:
+            return self._say("desk.list.none", filter=found.describe(self.language, self.province))
+        stamp = to_bangkok(self.clock()).strftime("%Y%m%d-%H%M")
+        filename = f"proposals-{stamp}.{kind}"
+        now = self.clock()
+        token = staff.keep_export(connection, filename, content, officer.actor, now)
+        self._audit(connection, officer, "export",
+                    {"filter": found.to_json(), "rows": written, "format": kind})  # fmt: skip
+        caption = text(self.language, "desk.export.ready", count=f"{written:,}")
+        return DeskTurn([Reply(caption, document=Document(filename, token))])
+
+    # review -------------------------------------------------------------------------------------
+
+    def _review_typed(
+        self, connection: Connection, row: RowMapping, officer: Officer, desk: dict[str, Any],
+        rest: str,
+    ) -> DeskTurn:  # fmt: skip
+        reference, _, more = rest.partition(" ")
+        status_word, _, note = more.strip().partition(" ")
+        status = status_of(status_word)
+        if not reference or status not in views.SETTABLE:
+            return self._say("desk.review.usage")
+        return self._set_status(
+            connection, row, officer, desk, reference, status, note.strip() or None
+        )
+
+    def _set_status(
+        self,
+        connection: Connection,
+        row: RowMapping,
+        officer: Officer,
+        desk: dict[str, Any],
+        reference: str,
+        status: str,
+        note: str | None = None,
+    ) -> DeskTurn:
+        found = queries.by_reference(connection, reference)
+        if found is None or not officer.sees(found["target_group"]):
+            return self._say("desk.not_found", reference=reference)
+        if found["status"] == status:
+            return self._say("desk.review.same", status=text(self.language, f"status.{status}"))
+        asks = NEEDS_TEXT.get(status)
+        if asks and (note is None or (not note and status != "not_accepted")):
+            desk["await"] = {"reference": found["reference"], "status": status}
+            staff.save_desk(connection, row["id"], desk)
+            buttons: tuple[Button, ...] = ()
+            if status == "not_accepted":
+                buttons = (Button(text(self.language, "desk.btn.no_comment"), "s:nocomment"),)
+            return DeskTurn([Reply(text(self.language, f"desk.ask.{asks}",
+                                        reference=found["reference"]), buttons)])  # fmt: skip
+        comment = note if asks == "comment" and note else None
+        agency = note if asks == "agency" else None
+        moved = review.change_status(connection, found["id"], found["status"], status,
+                                     officer.actor, self.clock(), comment, agency)  # fmt: skip
+        if not moved:
+            return self._say("desk.review.raced", reference=found["reference"])
+        self._audit(connection, officer, "review", {"reference": found["reference"], "to": status})
+        notices = self._notices(found, status, comment, agency)
+        changed = text(self.language, "desk.review.done", reference=found["reference"],
+                       status=text(self.language, f"status.{status}"))  # fmt: skip
+        if not notices:
+            changed += "\n" + text(self.language, "desk.review.unreachable")
+        return DeskTurn([Reply(changed)], notices)
+
+    def _notices(
+        self, found: dict[str, Any], status: str, comment: str | None, agency: str | None
+    ) -> list[Notice]:
+        """Return the message telling the proposal's volunteer, if they can still be told."""
+        user = found.get("volunteer_user_id")
+        if not user or found.get("volunteer_unreachable_at") is not None:
+            return []
+        language = found.get("volunteer_language") or self.language
+        reply = views.notice(language, found["reference"], found["target_group"], status,
+                             comment, agency)  # fmt: skip
+        return [Notice(found["volunteer_platform"], user, (reply,))]
+
+    def _awaited(
+        self,
+        connection: Connection,
+        row: RowMapping,
+        officer: Officer,
+        desk: dict[str, Any],
+        typed: str,
+    ) -> DeskTurn:
+        waiting = desk.pop("await")
+        staff.save_desk(connection, row["id"], desk)
+        if not typed:
+            return self._say("desk.ask.empty")
+        return self._set_status(connection, row, officer, desk, waiting["reference"],
+                                waiting["status"], typed[:1000])  # fmt: skip
+
+    # buttons ------------------------------------------------------------------------------------
+
+    def _press(
+        self,
+        connection: Connection,
+        row: RowMapping,
+        officer: Officer,
+        desk: dict[str, Any],
+        data: str,
+    ) -> DeskTurn | None:
+        kind, _, arg = data.partition(":")
+        saved = ProposalFilter.from_json(desk.get("filter"))
+        needs = {"list": "proposals", "more": "proposals", "show": "show", "stats": "stats",
+                 "exp": "export", "st": "review", "nocomment": "review"}  # fmt: skip
+        if kind not in needs or not officer.may(needs[kind]):
+            return None
+        if kind == "list":
+            return self._list(connection, row, officer, desk, ProposalFilter())
+        if kind == "more" and arg.isdigit():
+            return self._list(connection, row, officer, desk, saved, int(arg))
+        if kind == "show":
+            return self._show(connection, officer, arg)
+        if kind == "stats":
+            return self._stats(connection, officer, ProposalFilter())
+        if kind == "exp" and arg in ("csv", "xlsx"):
+            return self._export(connection, officer, saved, arg)
+        if kind == "st":
+            reference, _, status = arg.rpartition(":")
+            if status in views.SETTABLE:
+                return self._set_status(connection, row, officer, desk, reference, status)
+        if kind == "nocomment" and (waiting := desk.pop("await", None)):
+            staff.save_desk(connection, row["id"], desk)
+            if waiting["status"] == "not_accepted":
+                return self._set_status(connection, row, officer, desk, waiting["reference"],
+                                        waiting["status"], "")  # fmt: skip
+        return self._say("err.stale")
+
+    # staff management ---------------------------------------------------------------------------
+
+    def _staff(self, connection: Connection, officer: Officer, rest: str) -> DeskTurn:
+        words = rest.split()
+        if not words or words[0] == "list":
+            return DeskTurn([views.members(self.language, staff.members(connection))])
+        action, args = words[0].lower(), words[1:]
+        if action == "add" and len(args) >= 3 and args[0] in PLATFORMS and args[2] in ROLES:
+            groups = parse_groups(args[3:])
+            if args[2] == FACILITATOR and not groups:
+                return self._say("desk.staff.groups_needed")
+            staff.add(connection, args[0], args[1], args[2], groups, officer.actor, self.clock())
+            self._audit(connection, officer, "staff_add",
+                        {"member": staff.actor_of(args[0], args[1]), "role": args[2]})  # fmt: skip
+            return self._say("desk.staff.added", user=args[1],
+                             role=text(self.language, f"role.{args[2]}"))  # fmt: skip
+        if action == "remove" and len(args) == 2 and args[0] in PLATFORMS:
+            target = staff.find(connection, args[0], args[1])
+            if target is not None and target["role"] == ADMIN and staff.admin_count(connection) < 2:
+                return self._say("desk.staff.last_admin")
+            if not staff.remove(connection, args[0], args[1]):
+                return self._say("desk.staff.unknown", user=args[1])
+            self._audit(connection, officer, "staff_remove",
+                        {"member": staff.actor_of(args[0], args[1])})  # fmt: skip
+            return self._say("desk.staff.removed", user=args[1])
+        return self._say("desk.staff.usage")
+
+    def _invite(self, connection: Connection, officer: Officer, rest: str) -> DeskTurn:
+        words = rest.split()
+        role = words[0].lower() if words else ""
+        groups = parse_groups(words[1:])
+        if role not in ROLES or (role == FACILITATOR and not groups):
+            return self._say("desk.invite.usage")
+        code = staff.create_invite(connection, role, groups, officer.actor, self.clock())
+        self._audit(connection, officer, "invite", {"role": role})
+        return self._say("desk.invite.code", code=code, role=text(self.language, f"role.{role}"))
+
+    def _audit(
+        self, connection: Connection, officer: Officer, action: str, detail: dict[str, Any]
+    ) -> None:
+        staff.audit(connection, officer.actor, action, detail, self.clock())
+
+
+def parse_groups(words: list[str]) -> tuple[str, ...]:
+    """Read target groups from codes or labels, comma- or space-separated."""
+    found = []
+    for word in ",".join(words).split(","):
+        group = group_of(word.strip()) if word.strip() else None
+        if group in TARGET_GROUPS and group not in found:
+            found.append(group)
+    return tuple(found)

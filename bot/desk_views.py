@@ -1,0 +1,179 @@
+"""Pure rendering of the staff desk: proposal lists, one proposal in full, counts, staff."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.calendar import format_date
+from bot.i18n import text
+from bot.messages import Button, Reply
+from bot.province import Province
+from bot.questionnaire import PROPOSAL, TARGET_GROUPS
+from bot.roles import STAFF_COMMANDS, Officer, mask_name, mask_phone
+from bot.views import format_value
+
+PAGE = 10
+# statuses staff set by hand; "received" only comes back with a resubmission
+SETTABLE = ("in_review", "accepted", "forwarded", "needs_revision", "not_accepted")
+
+
+def district_name(province: Province, code: str | None, language: str) -> str:
+    """Return a district's name, or its code when unknown."""
+    district = province.district(code) if code else None
+    return district.name(language) if district else (code or "-")
+
+
+def help_card(language: str, officer: Officer) -> Reply:
+    """List the staff commands this officer may use."""
+    role = text(language, f"role.{officer.role}")
+    lines = [text(language, "desk.help.title", role=role)]
+    lines += [text(language, f"desk.help.{c}") for c in STAFF_COMMANDS if officer.may(c)]
+    buttons = (
+        Button(text(language, "desk.btn.newest"), "s:list"),
+        Button(text(language, "desk.btn.stats"), "s:stats"),
+    )
+    return Reply("\n".join(lines), buttons)
+
+
+def page(
+    language: str,
+    province: Province,
+    description: str,
+    total: int,
+    rows: Sequence[Mapping[Any, Any]],
+    more: bool,
+) -> Reply:
+    """Render a page of proposals with a button for each, the next page and exports."""
+    if not rows:
+        return Reply(text(language, "desk.list.none", filter=description))
+    lines = [text(language, "desk.list.header", filter=description, total=f"{total:,}")]
+    for row in rows:
+        lines.append(
+            text(
+                language,
+                "desk.list.line",
+                reference=row["reference"],
+                group=text(language, f"opt.target_group.{row['target_group']}"),
+                district=district_name(province, row["district"], language),
+                status=text(language, f"status.{row['status']}"),
+                date=format_date(row["submitted_at"], language),
+                problem=row["problem"],
+            )
+        )
+    buttons = [Button(row["reference"], f"s:show:{row['reference']}") for row in rows]
+    if more:
+        buttons.append(Button(text(language, "desk.btn.more"), f"s:more:{rows[-1]['id']}"))
+    buttons += [
+        Button(text(language, "desk.btn.xlsx"), "s:exp:xlsx"),
+        Button(text(language, "desk.btn.csv"), "s:exp:csv"),
+    ]
+    return Reply("\n".join(lines), tuple(buttons))
+
+
+def proposal(
+    language: str, province: Province, found: Mapping[Any, Any], officer: Officer
+) -> Reply:
+    """Render one proposal in full: answers, the volunteer, history, and review buttons."""
+    lines = [
+        text(language, "desk.show.title", reference=found["reference"]),
+        text(language, "desk.show.status", status=text(language, f"status.{found['status']}")),
+        text(language, "desk.show.submitted", date=format_date(found["submitted_at"], language)),
+        "",
+    ]
+    answers = _answers(found)
+    for question in PROPOSAL.questions:
+        if question.applies(answers) and question.key != "photos":
+            label = text(language, f"label.{question.key}")
+            value = format_value(language, question, answers.get(question.key), province)
+            lines.append(f"{label}: {value}")
+    if found["photos"]:
+        lines.append(text(language, "desk.show.photos", count=len(found["photos"])))
+    name, phone = found["full_name"], found["phone"]
+    if officer.masked:
+        name, phone = mask_name(name), mask_phone(phone)
+    lines += ["", text(language, "desk.show.volunteer", name=name or "-", phone=phone or "-",
+                       organisation=found["organisation"] or "-")]  # fmt: skip
+    lines.append(text(language, "desk.show.history"))
+    for change in found["history"]:
+        line = text(language, "desk.show.change", date=format_date(change["changed_at"], language),
+                    status=text(language, f"status.{change['to_status']}"),
+                    by=change["changed_by"])  # fmt: skip
+        if change["agency"]:
+            line += " → " + change["agency"]
+        if change["comment"]:
+            line += f" “{change['comment']}”"
+        lines.append(line)
+    buttons: tuple[Button, ...] = ()
+    if officer.may("review"):
+        buttons = tuple(
+            Button(text(language, f"desk.set.{status}"), f"s:st:{found['reference']}:{status}")
+            for status in SETTABLE
+            if status != found["status"]
+        )
+    return Reply("\n".join(lines), buttons)
+
+
+def _answers(found: Mapping[Any, Any]) -> dict[str, Any]:
+    place: Any = found["location_text"]
+    if found["latitude"] is not None:
+        place = {"latitude": found["latitude"], "longitude": found["longitude"]}
+    keys = ("target_group", "subgroup", "subgroup_other", "problem", "people_affected", "district",
+            "help_received", "solution", "responsible", "responsible_other", "urgency")  # fmt: skip
+    answers = {key: found[key] for key in keys}
+    answers["location"] = place
+    return answers
+
+
+def stats(
+    language: str, province: Province, description: str, rows: Sequence[Mapping[Any, Any]]
+) -> Reply:
+    """Render counts per target group, and per district within each group."""
+    if not rows:
+        return Reply(text(language, "desk.list.none", filter=description))
+    total = sum(r["proposals"] for r in rows)
+    people = sum(r["people"] for r in rows)
+    lines = [text(language, "desk.stats.header", filter=description, total=f"{total:,}",
+                  people=f"{people:,}")]  # fmt: skip
+    for group in TARGET_GROUPS:
+        mine = sorted((r for r in rows if r["target_group"] == group),
+                      key=lambda r: -r["proposals"])  # fmt: skip
+        if not mine:
+            continue
+        lines.append("")
+        lines.append(text(language, "desk.stats.group",
+                          group=text(language, f"opt.target_group.{group}"),
+                          count=f"{sum(r['proposals'] for r in mine):,}",
+                          people=f"{sum(r['people'] for r in mine):,}"))  # fmt: skip
+        for r in mine:
+            lines.append(text(language, "desk.stats.district",
+                              district=district_name(province, r["district"], language),
+                              count=f"{r['proposals']:,}", people=f"{r['people']:,}"))  # fmt: skip
+    return Reply("\n".join(lines))
+
+
+def members(language: str, rows: Sequence[Mapping[Any, Any]]) -> Reply:
+    """Render the list of staff members."""
+    lines = [text(language, "desk.staff.header", count=len(rows))]
+    for row in rows:
+        groups = ", ".join(text(language, f"opt.target_group.{g}") for g in row["groups"] or ())
+        lines.append(text(language, "desk.staff.line", platform=row["platform"],
+                          user=row["platform_user_id"], name=row["name"] or "-",
+                          role=text(language, f"role.{row['role']}"),
+                          groups=f" ({groups})" if groups else ""))  # fmt: skip
+    return Reply("\n".join(lines))
+
+
+def notice(language: str, reference: str, group: str, status: str,
+           comment: str | None, agency: str | None) -> Reply:  # fmt: skip
+    """Tell a volunteer their proposal's status changed (with a button to revise it)."""
+    lines = [text(language, "notify.status", reference=reference,
+                  group=text(language, f"opt.target_group.{group}"),
+                  status=text(language, f"status.{status}"))]  # fmt: skip
+    if agency:
+        lines.append(text(language, "notify.agency", agency=agency))
+    if comment:
+        lines.append(text(language, "notify.comment", comment=comment))
+    buttons: tuple[Button, ...] = ()
+    if status == "needs_revision":
+        lines.append(text(language, "notify.revise"))
+        buttons = (Button(text(language, "btn.revise"), f"revise:{reference}"),)
+    return Reply("\n".join(lines), buttons)
