@@ -243,14 +243,14 @@ class Desk:
         if not moved:
             return self._say("desk.review.raced", reference=found["reference"])
         self._audit(connection, officer, "review", {"reference": found["reference"], "to": status})
-        notices = self._notices(found, status, comment, agency)
+        notices = self.notices(found, status, comment, agency)
         changed = text(self.language, "desk.review.done", reference=found["reference"],
                        status=text(self.language, f"status.{status}"))  # fmt: skip
         if not notices:
             changed += "\n" + text(self.language, "desk.review.unreachable")
         return DeskTurn([Reply(changed)], notices)
 
-    def _notices(
+    def notices(
         self, found: dict[str, Any], status: str, comment: str | None, agency: str | None
     ) -> list[Notice]:
         """Return the message telling the proposal's volunteer, if they can still be told."""

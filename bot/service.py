@@ -91,7 +91,7 @@ class WelfareService:
                 replies = self._volunteer_turn(connection, platform, user_id, event, language_hint)
             else:
                 replies = staff_turn.replies
-                notices = [self._queue(connection, notice) for notice in staff_turn.notices]
+                notices = [self.queue(connection, notice) for notice in staff_turn.notices]
             payload = [reply_to_json(r) for r in replies]
             outbox_id = inbox.add_outbox(connection, platform, user_id, payload, reply_token)
             if done:
@@ -102,7 +102,7 @@ class WelfareService:
                 self.on_outbox(notice)
         return Delivery(outbox_id, platform, user_id, tuple(replies), reply_token)
 
-    def _queue(self, connection: Connection, notice: Notice) -> Delivery:
+    def queue(self, connection: Connection, notice: Notice) -> Delivery:
         """Put a message for someone else in the outbox, to send after the commit."""
         payload = [reply_to_json(r) for r in notice.replies]
         outbox_id = inbox.add_outbox(connection, notice.platform, notice.recipient, payload, None)

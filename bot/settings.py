@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     terminal_user: str = "terminal"
+    # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
+    admins: str = ""
 
     @property
     def telegram_enabled(self) -> bool:

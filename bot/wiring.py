@@ -1,8 +1,10 @@
 """Builds the service from settings: database, migrations, province."""
 
 from bot.province import load_province
+from bot.roles import ADMIN
 from bot.service import WelfareService
 from bot.settings import Settings
+from storage import staff
 from storage.db import make_engine, normalize_url, upgrade
 
 
@@ -11,4 +13,20 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
     url = normalize_url(settings.database_url)
     if migrate_sqlite and url.startswith("sqlite"):
         upgrade(url)
-    return WelfareService(make_engine(url), load_province(settings.province), settings.bot_language)
+    service = WelfareService(
+        make_engine(url), load_province(settings.province), settings.bot_language
+    )
+    ensure_admins(service, settings.admins)
+    return service
+
+
+def ensure_admins(service: WelfareService, admins: str) -> None:
+    """Make the administrators named in the settings administrators (adding, never removing)."""
+    named = [a.strip().split(":", 1) for a in admins.split(",") if ":" in a]
+    if not named:
+        return
+    with service.db.begin() as connection:
+        for platform, user_id in named:
+            found = staff.find(connection, platform, user_id)
+            if found is None or found["role"] != ADMIN:
+                staff.add(connection, platform, user_id, ADMIN, (), "settings", service.clock())

@@ -1,0 +1,268 @@
+"""`welfarebot proposals …` and `welfarebot report`: staff queries, review and exports."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from bot.calendar import format_date
+from bot.cli_staff import actor
+from bot.desk_views import SETTABLE, district_name
+from bot.exports import write_csv, write_xlsx
+from bot.i18n import text
+from bot.proposal_filter import (
+    ProposalFilter,
+    district_of,
+    group_of,
+    parse_date,
+    parse_filter,
+    status_of,
+    year_of,
+)
+from bot.report import write_report
+from bot.service import WelfareService
+from bot.settings import Settings
+from bot.wiring import build_service
+from storage import proposal_queries as queries
+from storage import review, staff
+
+app = typer.Typer(help="Find, review and export proposals.", no_args_is_help=True)
+out = Console()
+LANGUAGE = "th"
+
+GROUP = typer.Option([], "--group", "-g", help="Target group (code or Thai name); repeatable")
+DISTRICT = typer.Option([], "--district", "-d", help="District (name or code); repeatable")
+STATUS = typer.Option([], "--status", "-s", help="Status (code or Thai name); repeatable")
+YEAR = typer.Option(None, "--fiscal-year", "-y", help="Fiscal year, e.g. 2570")
+SINCE = typer.Option(None, "--from", help="Sent on or after (d/m/2569 or 2026-10-01)")
+UNTIL = typer.Option(None, "--to", help="Sent on or before (d/m/2569 or 2026-12-31)")
+KEYWORD = typer.Option(None, "--keyword", "-k", help="Words in the problem, solution or place")
+WHERE = typer.Option(None, "--where", "-w", help="Filter words as typed in chat")
+FORMAT = typer.Option("table", "--format", "-f", help="table or json")
+
+
+def build_filter(options: tuple[Any, ...], province_code: str) -> ProposalFilter:
+    """Turn command-line options into a filter, refusing what names nothing.
+
+    The options are groups, districts, statuses, year, from, to, keyword and --where words.
+    """
+    groups, districts, statuses, year, since, until, keyword, where = options
+    from bot.province import load_province
+
+    province = load_province(province_code)
+    base = parse_filter(where, province) if where else ProposalFilter()
+
+    def each(values: list[str], read: Any, what: str) -> tuple[str, ...]:
+        found = []
+        for value in values:
+            code = read(value)
+            if code is None:
+                raise typer.BadParameter(f"no {what} is called {value!r}")
+            found.append(code)
+        return tuple(found)
+
+    days = {}
+    for name, value in (("submitted_from", since), ("submitted_to", until)):
+        if value is not None:
+            day = parse_date(value)
+            if day is None:
+                raise typer.BadParameter(f"{value!r} is not a date (d/m/2569 or 2026-10-01)")
+            days[name] = day
+    chosen_year = year_of(year) if year else base.fiscal_year
+    if year and chosen_year is None:
+        raise typer.BadParameter(f"{year!r} is not a fiscal year such as 2570")
+    return ProposalFilter(
+        target_groups=base.target_groups + each(groups, group_of, "target group"),
+        districts=base.districts + each(districts, lambda v: district_of(v, province), "district"),
+        statuses=base.statuses + each(statuses, status_of, "status"),
+        fiscal_year=chosen_year,
+        submitted_from=days.get("submitted_from", base.submitted_from),
+        submitted_to=days.get("submitted_to", base.submitted_to),
+        keyword=keyword or base.keyword,
+    )
+
+
+def _service_and_filter(*options: Any) -> tuple[WelfareService, ProposalFilter]:
+    settings = Settings()
+    service = build_service(settings)
+    return service, build_filter(options, settings.province)
+
+
+def _json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, default=str, indent=1))
+
+
+@app.command("list")
+def list_proposals(
+    groups: list[str] = GROUP, districts: list[str] = DISTRICT, statuses: list[str] = STATUS,
+    year: str | None = YEAR, since: str | None = SINCE, until: str | None = UNTIL,
+    keyword: str | None = KEYWORD, where: str | None = WHERE, output: str = FORMAT,
+    limit: int = typer.Option(20, help="How many, newest first"),
+) -> None:  # fmt: skip
+    """List the newest matching proposals."""
+    service, found = _service_and_filter(groups, districts, statuses, year, since, until,
+                                         keyword, where)  # fmt: skip
+    with service.db.begin() as connection:
+        rows = queries.newest(connection, found, None, None, limit)
+        total = queries.count(connection, found, None)
+        staff.audit(connection, actor(), "list", {"filter": found.to_json(), "shown": len(rows)},
+                    service.clock())  # fmt: skip
+    if output == "json":
+        _json({"total": total, "proposals": [dict(r) for r in rows]})
+        return
+    table = Table(title=text(LANGUAGE, "desk.list.header",
+                             filter=found.describe(LANGUAGE, service.province),
+                             total=f"{total:,}"))  # fmt: skip
+    for column in ("col.reference", "col.submitted_at", "col.status", "label.target_group",
+                   "label.district", "label.people_affected", "label.problem"):  # fmt: skip
+        table.add_column(text(LANGUAGE, column))
+    for r in rows:
+        table.add_row(r["reference"], format_date(r["submitted_at"], LANGUAGE),
+                      text(LANGUAGE, f"status.{r['status']}"),
+                      text(LANGUAGE, f"opt.target_group.{r['target_group']}"),
+                      district_name(service.province, r["district"], LANGUAGE),
+                      f"{r['people_affected']:,}", r["problem"])  # fmt: skip
+    out.print(table)
+
+
+@app.command("show")
+def show(reference: str, output: str = FORMAT) -> None:
+    """Show one proposal in full, with its history."""
+    from bot.desk_views import proposal
+    from bot.roles import ADMIN, Officer
+
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        found = queries.by_reference(connection, reference)
+        if found is None:
+            out.print(text(LANGUAGE, "desk.not_found", reference=reference))
+            raise typer.Exit(1)
+        staff.audit(connection, actor(), "show", {"reference": found["reference"]},
+                    service.clock())  # fmt: skip
+    if output == "json":
+        hidden = ("volunteer_user_id", "volunteer_platform", "volunteer_unreachable_at")
+        _json({k: v for k, v in found.items() if k not in hidden})
+        return
+    out.print(proposal(LANGUAGE, service.province, found, Officer(actor(), ADMIN)).text,
+              highlight=False)  # fmt: skip
+
+
+@app.command("stats")
+def stats(
+    groups: list[str] = GROUP, districts: list[str] = DISTRICT, statuses: list[str] = STATUS,
+    year: str | None = YEAR, since: str | None = SINCE, until: str | None = UNTIL,
+    keyword: str | None = KEYWORD, where: str | None = WHERE, output: str = FORMAT,
+) -> None:  # fmt: skip
+    """Count proposals and people affected by target group and district."""
+    service, found = _service_and_filter(groups, districts, statuses, year, since, until,
+                                         keyword, where)  # fmt: skip
+    with service.db.begin() as connection:
+        rows = [dict(r) for r in queries.table(connection, found, None)]
+    if output == "json":
+        _json(rows)
+        return
+    table = Table(text(LANGUAGE, "label.target_group"), text(LANGUAGE, "label.district"),
+                  text(LANGUAGE, "report.total_proposals"), text(LANGUAGE, "report.total_people"),
+                  title=found.describe(LANGUAGE, service.province))  # fmt: skip
+    for r in sorted(rows, key=lambda r: (r["target_group"], -r["proposals"])):
+        table.add_row(text(LANGUAGE, f"opt.target_group.{r['target_group']}"),
+                      district_name(service.province, r["district"], LANGUAGE),
+                      f"{r['proposals']:,}", f"{r['people']:,}")  # fmt: skip
+    table.add_row(text(LANGUAGE, "report.total"), "", f"{sum(r['proposals'] for r in rows):,}",
+                  f"{sum(r['people'] for r in rows):,}", style="bold")  # fmt: skip
+    out.print(table)
+
+
+@app.command("export")
+def export(
+    output: Path = typer.Argument(..., help="File to write: .xlsx or .csv"),
+    groups: list[str] = GROUP, districts: list[str] = DISTRICT, statuses: list[str] = STATUS,
+    year: str | None = YEAR, since: str | None = SINCE, until: str | None = UNTIL,
+    keyword: str | None = KEYWORD, where: str | None = WHERE,
+    masked: bool = typer.Option(False, "--masked", help="Hide names and phone numbers"),
+) -> None:  # fmt: skip
+    """Export matching proposals for Excel (streamed: any number of rows)."""
+    kind = output.suffix.lower().lstrip(".")
+    if kind not in ("csv", "xlsx"):
+        raise typer.BadParameter("the file must end in .csv or .xlsx")
+    service, found = _service_and_filter(groups, districts, statuses, year, since, until,
+                                         keyword, where)  # fmt: skip
+    with service.db.begin() as connection:
+        total = queries.count(connection, found, None)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(str(output.name), total=total)
+
+        def counted(rows: Any) -> Any:
+            for number, row in enumerate(rows, start=1):
+                if number % 1000 == 0:
+                    progress.update(task, completed=number)
+                yield row
+
+        with service.db.connect() as connection:
+            rows = counted(queries.stream(connection, found, None))
+            if kind == "csv":
+                with output.open("w", encoding="utf-8-sig", newline="") as file:
+                    written = write_csv(rows, file, service.province, masked)
+            else:
+                written = write_xlsx(rows, str(output), service.province, masked)
+    with service.db.begin() as connection:
+        staff.audit(connection, actor(), "export", {"filter": found.to_json(), "rows": written,
+                    "format": kind, "file": str(output)}, service.clock())  # fmt: skip
+    out.print(text(LANGUAGE, "desk.export.ready", count=f"{written:,}") + f" → {output}")
+
+
+@app.command("review")
+def set_status(
+    reference: str,
+    status: str = typer.Argument(..., help="in_review, accepted, forwarded, needs_revision, "
+                                 "not_accepted (or the Thai name)"),
+    comment: str | None = typer.Option(None, help="A comment the volunteer sees"),
+    agency: str | None = typer.Option(None, help="The agency it is forwarded to"),
+) -> None:  # fmt: skip
+    """Change a proposal's status; the volunteer is told by the running bot."""
+    code = status_of(status)
+    if code not in SETTABLE:
+        raise typer.BadParameter(f"{status!r} is not a status staff can set")
+    if code == "forwarded" and not agency:
+        raise typer.BadParameter("forwarding needs --agency")
+    if code == "needs_revision" and not comment:
+        raise typer.BadParameter("asking for a revision needs --comment")
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        found = queries.by_reference(connection, reference)
+        if found is None:
+            out.print(text(LANGUAGE, "desk.not_found", reference=reference))
+            raise typer.Exit(1)
+        moved = review.change_status(connection, found["id"], found["status"], code, actor(),
+                                     service.clock(), comment, agency)  # fmt: skip
+        if moved:
+            for notice in service.desk.notices(found, code, comment, agency):
+                service.queue(connection, notice)
+            staff.audit(connection, actor(), "review", {"reference": found["reference"],
+                        "to": code}, service.clock())  # fmt: skip
+    key = "desk.review.done" if moved else "desk.review.same"
+    shown = text(LANGUAGE, f"status.{code}")
+    out.print(text(LANGUAGE, key, reference=found["reference"], status=shown))
+
+
+def report(
+    year: str = typer.Option(..., "--fiscal-year", "-y", help="Fiscal year, e.g. 2570"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (.xlsx)"),
+) -> None:
+    """Write the fiscal-year provincial report: a summary with a chart, a sheet per group."""
+    chosen = year_of(year)
+    if chosen is None:
+        raise typer.BadParameter(f"{year!r} is not a fiscal year such as 2570")
+    service = build_service(Settings())
+    target = output or Path(f"report-{service.province.code}-{chosen}.xlsx")
+    with service.db.connect() as connection:
+        numbers = write_report(connection, str(target), chosen, service.province)
+    with service.db.begin() as connection:
+        staff.audit(connection, actor(), "report", {"fiscal_year": chosen, "file": str(target)},
+                    service.clock())  # fmt: skip
+    proposals = sum(n[0] for n in numbers.values())
+    out.print(text(LANGUAGE, "desk.export.ready", count=f"{proposals:,}") + f" → {target}")

@@ -1,0 +1,104 @@
+"""`welfarebot staff …`: add, remove, list and invite staff from the terminal."""
+
+import getpass
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.desk import PLATFORMS, parse_groups
+from bot.i18n import text
+from bot.roles import FACILITATOR, ROLES
+from bot.settings import Settings
+from bot.wiring import build_service
+from storage import staff
+
+app = typer.Typer(help="Manage staff: administrators, staff, facilitators and viewers.",
+                  no_args_is_help=True)  # fmt: skip
+out = Console()
+LANGUAGE = "th"
+
+
+def actor() -> str:
+    """Return how the person at this terminal is named in the audit log."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _check(platform: str, role: str | None = None, groups: tuple[str, ...] = ()) -> None:
+    if platform not in PLATFORMS:
+        raise typer.BadParameter(f"platform must be one of {', '.join(PLATFORMS)}")
+    if role is not None and role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+    if role == FACILITATOR and not groups:
+        raise typer.BadParameter("a facilitator needs --groups, e.g. --groups elderly,working_age")
+
+
+@app.command("add")
+def add(
+    platform: str = typer.Argument(..., help="telegram or line"),
+    user_id: str = typer.Argument(..., help="The platform's user id (Telegram number, LINE U…)"),
+    role: str = typer.Argument(..., help="admin, staff, facilitator or viewer"),
+    groups: str = typer.Option("", help="Target groups of a facilitator, comma-separated"),
+    name: str | None = typer.Option(None, help="A name to recognise them by"),
+) -> None:
+    """Add a staff member (or change their role)."""
+    chosen = parse_groups([groups]) if groups else ()
+    _check(platform, role, chosen)
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        staff.add(connection, platform, user_id, role, chosen, actor(), service.clock(), name)
+        member = staff.actor_of(platform, user_id)
+        detail = {"member": member, "role": role}
+        staff.audit(connection, actor(), "staff_add", detail, service.clock())
+    out.print(text(LANGUAGE, "desk.staff.added", user=user_id, role=text(LANGUAGE, f"role.{role}")))
+
+
+@app.command("remove")
+def remove(platform: str, user_id: str) -> None:
+    """Remove a staff member (never the last administrator)."""
+    _check(platform)
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        target = staff.find(connection, platform, user_id)
+        if target is not None and target["role"] == "admin" and staff.admin_count(connection) < 2:
+            out.print(text(LANGUAGE, "desk.staff.last_admin"))
+            raise typer.Exit(1)
+        if not staff.remove(connection, platform, user_id):
+            out.print(text(LANGUAGE, "desk.staff.unknown", user=user_id))
+            raise typer.Exit(1)
+        staff.audit(connection, actor(), "staff_remove",
+                    {"member": staff.actor_of(platform, user_id)}, service.clock())  # fmt: skip
+    out.print(text(LANGUAGE, "desk.staff.removed", user=user_id))
+
+
+@app.command("list")
+def list_staff(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """List staff members."""
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        rows = staff.members(connection)
+    if as_json:
+        keys = ("platform", "platform_user_id", "role", "groups", "name")
+        typer.echo(json.dumps([{k: r[k] for k in keys} for r in rows], ensure_ascii=False))
+        return
+    table = Table("platform", "user id", "role", "groups", "name")
+    for r in rows:
+        table.add_row(r["platform"], r["platform_user_id"], r["role"], ", ".join(r["groups"]),
+                      r["name"] or "")  # fmt: skip
+    out.print(table)
+
+
+@app.command("invite")
+def invite(
+    role: str = typer.Argument(..., help="admin, staff, facilitator or viewer"),
+    groups: str = typer.Option("", help="Target groups of a facilitator, comma-separated"),
+) -> None:
+    """Print a one-time code; whoever sends /join <code> to the bot becomes staff."""
+    chosen = parse_groups([groups]) if groups else ()
+    _check("telegram", role, chosen)
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        code = staff.create_invite(connection, role, chosen, actor(), service.clock())
+        staff.audit(connection, actor(), "invite", {"role": role}, service.clock())
+    out.print(text(LANGUAGE, "desk.invite.code", code=code, role=text(LANGUAGE, f"role.{role}")))
