@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -31,11 +31,15 @@ from bot.state import (
     SubmitProposal,
     Who,
 )
-from storage import inbox, review
+from storage import inbox, review, staff
 from storage import proposal_queries as queries
 from storage import repositories as repo
 from storage.db import make_sessions
 from storage.models import Volunteer
+
+# a message queued this long ago and still not sent is one nobody is sending (see claim_stale)
+STALE_AFTER = timedelta(seconds=30)
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,13 @@ class Delivery:
     recipient: str
     replies: tuple[Reply, ...]
     reply_token: str | None = None
+
+
+def _delivery(row: dict[str, Any], with_token: bool = True) -> Delivery:
+    """Return the delivery an outbox row holds (its reply token only when still of use)."""
+    replies = tuple(reply_from_json(r) for r in row["replies"])
+    token = row["reply_token"] if with_token else None
+    return Delivery(row["id"], row["platform"], row["recipient"], replies, token)
 
 
 class WelfareService:
@@ -105,7 +116,9 @@ class WelfareService:
     def queue(self, connection: Connection, notice: Notice) -> Delivery:
         """Put a message for someone else in the outbox, to send after the commit."""
         payload = [reply_to_json(r) for r in notice.replies]
-        outbox_id = inbox.add_outbox(connection, notice.platform, notice.recipient, payload, None)
+        outbox_id = inbox.add_outbox(
+            connection, notice.platform, notice.recipient, payload, None, self.clock()
+        )
         return Delivery(outbox_id, notice.platform, notice.recipient, notice.replies)
 
     def _volunteer_turn(
@@ -198,16 +211,20 @@ class WelfareService:
         self.flush_delivered()
         with self.db.begin() as connection:
             rows = inbox.undelivered(connection, platform)
-        return [
-            Delivery(
-                row["id"],
-                row["platform"],
-                row["recipient"],
-                tuple(reply_from_json(r) for r in row["replies"]),
-                row["reply_token"],
-            )
-            for row in rows
-        ]
+        return [_delivery(row) for row in rows]
+
+    def claim_stale(self, platform: str, older_than: timedelta = STALE_AFTER) -> list[Delivery]:
+        """Claim and return outbox messages of a platform that nobody has been sending."""
+        now = self.clock()
+        with self.db.begin() as connection:
+            rows = inbox.claim_stale(connection, platform, now, now - older_than, now - CLAIM_LEASE)
+        return [_delivery(row, with_token=False) for row in rows]
+
+    def export_file(self, token: str) -> tuple[str, bytes] | None:
+        """Return the name and bytes of a chat export still kept, or None."""
+        with self.db.begin() as connection:
+            found = staff.fetch_export(connection, token, self.clock())
+        return (found["filename"], bytes(found["content"])) if found else None
 
     def set_reachable(self, platform: str, user_id: str, reachable: bool) -> None:
         """Record that a volunteer blocked (or unblocked) the bot."""

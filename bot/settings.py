@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     line_api_base_url: str = "https://api.line.me"
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    # the public https address of this server, for download links to chat exports on LINE
+    public_url: str | None = None
     terminal_user: str = "terminal"
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""

@@ -9,9 +9,10 @@ import uvicorn
 
 from bot.service import WelfareService
 from bot.settings import Settings
+from handlers.courier import Courier
 from handlers.line.channel import LineChannel
 from handlers.telegram.channel import TelegramChannel
-from handlers.web import create_app
+from handlers.web import create_app, export_route
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def line_channel(settings: Settings, service: WelfareService) -> LineChannel:
         settings.line_channel_secret.get_secret_value(),
         settings.line_channel_access_token.get_secret_value(),
         base_url=settings.line_api_base_url,
+        public_url=settings.public_url,
     )
 
 
@@ -54,9 +56,12 @@ async def serve(settings: Settings, service: WelfareService) -> None:
     if settings.line_enabled:
         channels.append(line_channel(settings, service))
     routes = [route for channel in channels for route in channel.routes()]
+    routes.append(export_route(service))
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
     for channel in channels:
         await channel.start()
+    courier = Courier(service, {channel.platform: channel.deliver for channel in channels})
+    courier.start()
     server: uvicorn.Server | None = None
     web_task: asyncio.Task[None] | None = None
     if webhooks:
@@ -80,5 +85,6 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         if server is not None and web_task is not None:
             server.should_exit = True
             await web_task
+        await courier.stop()
         for channel in channels:
             await channel.stop()

@@ -6,6 +6,7 @@ avoiding the ORM's per-statement cost here roughly triples throughput (see docs/
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
@@ -134,6 +135,7 @@ def add_outbox(
     recipient: str,
     replies: list[dict[str, Any]],
     reply_token: str | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Queue replies for a recipient; return the outbox id."""
     row = {
@@ -141,7 +143,7 @@ def add_outbox(
         "recipient": recipient,
         "replies": replies,
         "reply_token": reply_token,
-        "created_at": utcnow(),
+        "created_at": now or utcnow(),
     }
     return int(connection.execute(_ADD_OUTBOX, row).scalar_one())
 
@@ -154,3 +156,36 @@ def remove_outbox(connection: Connection, outbox_ids: Sequence[int]) -> None:
 def undelivered(connection: Connection, platform: str) -> list[dict[str, Any]]:
     """Return outbox messages of a platform not confirmed delivered, oldest first."""
     return [dict(row) for row in connection.execute(_UNDELIVERED, {"p": platform}).mappings()]
+
+
+def claim_stale(
+    connection: Connection,
+    platform: str,
+    now: datetime,
+    created_before: datetime,
+    lease_before: datetime,
+) -> list[dict[str, Any]]:
+    """Claim outbox messages nobody is sending: old, and unclaimed or with a lapsed claim.
+
+    Notices queued by another process (the CLI, a worker without this channel) and replies of
+    a crashed worker land here; the claim keeps two workers from sending the same row.
+    """
+    c = _outbox.c
+    candidates = connection.execute(
+        select(_outbox)
+        .where(c.platform == platform, c.created_at < created_before)
+        .where((c.claimed_at.is_(None)) | (c.claimed_at < lease_before))
+        .order_by(c.id)
+        .limit(500)
+    ).mappings()
+    claimed = []
+    for row in list(candidates):
+        won = connection.execute(
+            update(_outbox)
+            .where(c.id == row["id"])
+            .where((c.claimed_at.is_(None)) | (c.claimed_at < lease_before))
+            .values(claimed_at=now)
+        ).rowcount
+        if won:
+            claimed.append(dict(row))
+    return claimed

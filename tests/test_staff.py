@@ -63,11 +63,11 @@ def test_every_staff_command_is_refused_like_an_unknown_command(
         assert (shown(chat.send(Press(data))) == stale) != allowed, (role, data)
 
 
-def test_a_facilitator_sees_only_their_groups(service: WelfareService) -> None:
+def test_a_facilitator_sees_only_their_groups(any_service: WelfareService) -> None:
     """Lists, counts and single proposals stop at the facilitator's target groups."""
-    elderly, children = add_proposals(service, [{}, {"target_group": "children_youth",
+    elderly, children = add_proposals(any_service, [{}, {"target_group": "children_youth",
                                                      "subgroup": "orphan"}])  # fmt: skip
-    chat = make_staff(service, "f", "facilitator", ("elderly",))
+    chat = make_staff(any_service, "f", "facilitator", ("elderly",))
     assert elderly in chat.send("/proposals")[0].text
     assert children not in chat.last
     assert th("desk.not_found", reference=children) == chat.send(children)[0].text
@@ -105,7 +105,7 @@ def test_typed_filters_name_groups_districts_statuses_years_dates_and_keywords()
     assert parse_filter('"เด็ก" Mae Rim', load_province("CM")).keyword == "เด็ก Mae Rim"
 
 
-def test_lists_filter_page_and_count(service: WelfareService, clock: Clock) -> None:
+def test_lists_filter_page_and_count(any_service: WelfareService, clock: Clock) -> None:
     """The newest first, ten at a time, with every filter narrowing the set."""
     start = clock() - timedelta(days=60)
     changes = [
@@ -113,8 +113,8 @@ def test_lists_filter_page_and_count(service: WelfareService, clock: Clock) -> N
          "problem": "น้ำท่วมหมู่บ้านทุกปี ผู้สูงอายุติดบ้าน" if i % 5 == 0 else "ไม่มีผู้ดูแล ผู้สูงอายุ"}
         for i in range(25)
     ]  # fmt: skip
-    references = add_proposals(service, changes, start)
-    chat = make_staff(service, "s", "staff")
+    references = add_proposals(any_service, changes, start)
+    chat = make_staff(any_service, "s", "staff")
     first = chat.send("/proposals")[0]
     assert th("desk.list.header", filter=th("desk.filter.all"), total="25") in first.text
     listed = [b.data.split(":", 2)[2] for b in first.buttons if b.data.startswith("s:show:")]
@@ -133,23 +133,25 @@ def test_lists_filter_page_and_count(service: WelfareService, clock: Clock) -> N
     assert th("desk.list.none", filter="ปีงบประมาณ 2560") == chat.send("/proposals 2560")[0].text
 
 
-def test_review_notifies_the_volunteer_who_revises_and_resubmits(service: WelfareService) -> None:
+def test_review_notifies_the_volunteer_who_revises_and_resubmits(
+    any_service: WelfareService,
+) -> None:
     """Each status change reaches the volunteer; a revision keeps its reference number."""
-    volunteer = Chat(service, "vol")
+    volunteer = Chat(any_service, "vol")
     volunteer.run(FIRST_PROPOSAL)
     reference = "CM-2570-00001"
-    officer = make_staff(service, "s", "staff", platform="telegram")
+    officer = make_staff(any_service, "s", "staff", platform="telegram")
     officer.send(Press(f"s:st:{reference}:in_review"))
     assert th("desk.review.done", reference=reference, status=th("status.in_review")) in (
         officer.last
     )
-    notices = service.undelivered("terminal")
+    notices = any_service.undelivered("terminal")
     assert notices[-1].recipient == "vol"
     assert th("status.in_review") in notices[-1].replies[0].text
     officer.send(Press(f"s:st:{reference}:needs_revision"))
     assert officer.last == th("desk.ask.comment", reference=reference)
     officer.send("กรุณาระบุจำนวนผู้สูงอายุให้ชัดเจน")
-    notice = service.undelivered("terminal")[-1].replies[0]
+    notice = any_service.undelivered("terminal")[-1].replies[0]
     assert "กรุณาระบุจำนวนผู้สูงอายุให้ชัดเจน" in notice.text
     assert [b.data for b in notice.buttons] == [f"revise:{reference}"]
     card = volunteer.send(Press(f"revise:{reference}"))
@@ -208,14 +210,14 @@ def test_views_and_exports_of_personal_data_are_audited(service: WelfareService)
     assert entries[1]["at"] is not None
 
 
-def test_an_invitation_code_works_once(service: WelfareService) -> None:
+def test_an_invitation_code_works_once(any_service: WelfareService) -> None:
     """An administrator invites; the code makes its sender staff, and only once."""
-    admin = make_staff(service, "boss", "admin")
+    admin = make_staff(any_service, "boss", "admin")
     code = admin.send("/invite facilitator ผู้สูงอายุ")[0].text.split(": ")[1].split("\n")[0]
-    newcomer = Chat(service, "new")
+    newcomer = Chat(any_service, "new")
     assert th("desk.joined", role=th("role.facilitator")) in newcomer.send(f"/join {code}")[0].text
     assert "ผู้ประสานงานกลุ่มเป้าหมาย (กลุ่มผู้สูงอายุ)" in admin.send("/staff")[0].text
-    stranger = Chat(service, "other")
+    stranger = Chat(any_service, "other")
     unknown = shown(stranger.send("/nosuchcommand"))
     assert shown(stranger.send(f"/join {code}")) == unknown
     assert shown(stranger.send("/join WRONGCODE")) == unknown

@@ -267,6 +267,8 @@ TEXTS: dict[str, str] = {
     "desk.not_found": "Proposal {reference} was not found.",
     "desk.export.ready": "Export of {count} proposals.",
     "desk.export.link": "Download (within 24 hours): {url}",
+    "desk.export.gone": "This file has expired; please export again in the chat.",
+    "desk.export.no_link": "LINE cannot send files and PUBLIC_URL is not set for a download link; use Telegram or `welfarebot proposals export`.",
     "desk.joined": "Welcome: you are now a {role}.",
     "desk.staff.header": "{count} staff members",
     "desk.staff.line": "• {role}{groups}: {platform} {user} ({name})",

@@ -271,6 +271,8 @@ TEXTS: dict[str, str] = {
     "desk.not_found": "ไม่พบข้อเสนอ {reference} ค่ะ",
     "desk.export.ready": "ไฟล์ส่งออก {count} รายการค่ะ",
     "desk.export.link": "ดาวน์โหลด (ภายใน 24 ชั่วโมง): {url}",
+    "desk.export.gone": "ไฟล์นี้หมดอายุแล้ว กรุณาส่งออกใหม่ในแชตค่ะ",
+    "desk.export.no_link": "LINE ส่งไฟล์ไม่ได้ และยังไม่ได้ตั้งค่า PUBLIC_URL สำหรับลิงก์ดาวน์โหลด กรุณาใช้ Telegram หรือคำสั่ง welfarebot proposals export",
     "desk.joined": "ยินดีต้อนรับค่ะ ท่านเป็น{role}ของระบบแล้ว",
     "desk.staff.header": "เจ้าหน้าที่ทั้งหมด {count} คน",
     "desk.staff.line": "• {role}{groups}: {platform} {user} ({name})",

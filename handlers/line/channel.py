@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.i18n import text
+from bot.messages import Reply
 from bot.service import Delivery, WelfareService
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
@@ -30,14 +31,18 @@ HANDLING = 8
 class LineChannel:
     """Receives LINE webhooks, stores each event durably, and answers through the core."""
 
+    platform = PLATFORM
+
     def __init__(
         self,
         service: WelfareService,
         channel_secret: str,
         access_token: str,
         base_url: str = "https://api.line.me",
+        public_url: str | None = None,
     ) -> None:
         self.service = service
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.parser = WebhookParser(channel_secret)
         self.client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
         self._order = InOrder()
@@ -163,7 +168,7 @@ class LineChannel:
 
     async def deliver(self, delivery: Delivery) -> None:
         """Reply with the token where it still works, push the rest; confirm when all went."""
-        requests = batches(render_all(delivery.replies))
+        requests = batches(render_all([self._linked(r) for r in delivery.replies]))
         sent = True
         for index, messages in enumerate(requests):
             if (
@@ -177,6 +182,16 @@ class LineChannel:
             sent = await self._push(delivery.recipient, messages, str(key)) and sent
         if sent:
             self.service.delivered([delivery.outbox_id])
+
+    def _linked(self, reply: Reply) -> Reply:
+        """Turn a file into a download link: LINE's Messaging API cannot send files."""
+        if reply.document is None:
+            return reply
+        language = self.service.default_language
+        if self.public_url is None:
+            return Reply(f"{reply.text}\n{text(language, 'desk.export.no_link')}")
+        url = f"{self.public_url}/exports/{reply.document.token}"
+        return Reply(f"{reply.text}\n{text(language, 'desk.export.link', url=url)}")
 
     async def _send(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
         """POST a Messaging API request through the SDK's client, as a plain JSON body.

@@ -22,7 +22,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.i18n import LANGUAGES, text
-from bot.messages import Input
+from bot.messages import Input, Reply
 from bot.service import Delivery, WelfareService
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
@@ -51,6 +51,8 @@ def seconds(wait: object) -> float:
 
 class TelegramChannel:
     """Receives Telegram updates (polling or webhook), stores them, and answers through the core."""
+
+    platform = PLATFORM
 
     def __init__(
         self,
@@ -257,13 +259,42 @@ class TelegramChannel:
     async def deliver(self, delivery: Delivery) -> None:
         """Send a delivery's replies in order, then confirm it; a blocked user is not retried."""
         try:
-            for outgoing in render_all(delivery.replies):
-                await self._send(delivery.recipient, outgoing.text, outgoing.markup)
+            texts: list[Reply] = []
+            for reply in delivery.replies:
+                if reply.document is None:
+                    texts.append(reply)
+                    continue
+                await self._send_all(delivery.recipient, texts)
+                texts = []
+                await self._send_document(delivery.recipient, reply)
+            await self._send_all(delivery.recipient, texts)
         except Forbidden:
             log.info("a Telegram user has blocked the bot; dropping their replies")
         except BadRequest as error:
             log.warning("Telegram refused a reply: %s", error)
         self.service.delivered([delivery.outbox_id])
+
+    async def _send_all(self, chat_id: str, replies: list[Reply]) -> None:
+        for outgoing in render_all(replies):
+            await self._send(chat_id, outgoing.text, outgoing.markup)
+
+    async def _send_document(self, chat_id: str, reply: Reply) -> None:
+        """Send an export as a file, its caption the reply's text."""
+        assert reply.document is not None
+        found = self.service.export_file(reply.document.token)
+        if found is None:
+            await self._send(chat_id, text(self.service.default_language, "desk.export.gone"), None)
+            return
+        filename, content = found
+        for _attempt in range(5):
+            try:
+                await self.app.bot.send_document(
+                    chat_id, content, filename=filename, caption=reply.text[:1024]
+                )
+                return
+            except RetryAfter as error:
+                await asyncio.sleep(seconds(error.retry_after))
+        raise NetworkError("Telegram kept asking to retry later")
 
     async def _send(self, chat_id: str, body: str, markup: object) -> None:
         message = {"chat_id": chat_id, "text": body, "reply_markup": markup}

@@ -133,9 +133,18 @@ class FakeTelegram:
         return JSONResponse({"ok": True, "result": result})
 
     async def _params(self, request: Request) -> dict[str, Any]:
-        if request.headers.get("content-type", "").startswith("application/json"):
+        kind = request.headers.get("content-type", "")
+        if kind.startswith("application/json"):
             return dict(await request.json())
-        # python-telegram-bot posts url-encoded forms (multipart only for uploads, unused here)
+        if kind.startswith("multipart/form-data"):
+            async with request.form() as form:
+                return {
+                    key: (value.filename, await value.read())
+                    if hasattr(value, "filename")
+                    else (json.loads(value) if key in JSON_FIELDS else value)
+                    for key, value in form.multi_items()
+                }
+        # python-telegram-bot posts url-encoded forms (multipart only for uploads)
         form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
         params: dict[str, Any] = {}
         for key, value in form:
@@ -166,6 +175,19 @@ class FakeTelegram:
     def _result(self, call: Call) -> Any:
         if call.method == "getMe":
             return BOT_USER
+        if call.method == "sendDocument":
+            filename, content = call.params["document"]
+            document = {
+                "file_id": f"doc-{len(content)}",
+                "file_unique_id": "u",
+                "file_name": filename,
+            }
+            return {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": int(call.params["chat_id"]), "type": "private", "first_name": "V"},
+                "document": document,
+            }
         if call.method in {"sendMessage", "editMessageText", "editMessageReplyMarkup"}:
             chat_id = int(call.params["chat_id"])
             return {

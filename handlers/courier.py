@@ -1,0 +1,79 @@
+"""Sends outbox messages meant for others: notices at once, and rows nobody sent on a timer."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from bot.service import Delivery, WelfareService
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 5.0
+
+Deliver = Callable[[Delivery], Awaitable[None]]
+
+
+class Courier:
+    """Hands each queued notice to its platform's channel, whichever channel caused it.
+
+    A status change made on Telegram reaches a LINE volunteer through the LINE channel of the
+    same process at once; one made from the CLI (or by a worker without that channel) is
+    picked up by the sweep of whichever running process has the channel.
+    """
+
+    def __init__(self, service: WelfareService, channels: Mapping[str, Deliver]) -> None:
+        self.service = service
+        self.channels = dict(channels)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self, sweep_every: float = SWEEP_SECONDS) -> None:
+        """Send notices as they are queued, and sweep for forgotten ones periodically."""
+        self.service.on_outbox = self.dispatch
+        self._sweeper = asyncio.create_task(self._sweep_forever(sweep_every))
+
+    async def stop(self) -> None:
+        """Stop sweeping and finish the sends in flight."""
+        self.service.on_outbox = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.idle()
+
+    def dispatch(self, delivery: Delivery) -> None:
+        """Send one queued message through its platform's channel, if this process has it."""
+        deliver = self.channels.get(delivery.platform)
+        if deliver is None:
+            return  # another process's sweep sends it
+        task = asyncio.get_running_loop().create_task(self._send(deliver, delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, deliver: Deliver, delivery: Delivery) -> None:
+        try:
+            await deliver(delivery)
+        except Exception:
+            log.exception("a queued message failed; the sweep tries it again later")
+
+    async def sweep(self) -> int:
+        """Send every outbox message that nobody has been sending; return how many."""
+        sent = 0
+        for platform, deliver in self.channels.items():
+            for delivery in self.service.claim_stale(platform):
+                await self._send(deliver, delivery)
+                sent += 1
+        return sent
+
+    async def _sweep_forever(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("the outbox sweep failed; trying again next time")
+
+    async def idle(self) -> None:
+        """Wait until every notice dispatched so far has been sent."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks)

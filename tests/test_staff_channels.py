@@ -1,0 +1,175 @@
+"""The staff desk on the real channels: files on Telegram, links on LINE, notices across both."""
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import httpx
+import openpyxl
+import pytest
+
+from bot.desk import Notice
+from bot.messages import Reply
+from bot.service import WelfareService
+from handlers.courier import Courier
+from handlers.line.channel import LineChannel
+from handlers.telegram.channel import TelegramChannel
+from handlers.web import export_route
+from tests.fakes.line_api import FakeLine
+from tests.fakes.line_api import app as line_app
+from tests.fakes.loopback import serving
+from tests.fakes.telegram_api import FakeTelegram, Updates
+from tests.helpers import Clock, th
+from tests.line_support import SECRET, TOKEN, LineUser, body, sign
+from tests.staff_support import add_proposals, make_staff
+from tests.telegram_support import TOKEN as TELEGRAM_TOKEN
+from tests.telegram_support import wait_sent, web_server
+from tests.transcripts import FIRST_PROPOSAL
+
+PUBLIC = "https://welfare.example.org"
+
+
+@pytest.fixture
+def telegram_fake() -> Iterator[FakeTelegram]:
+    """Serve a fake Bot API on loopback."""
+    fake = FakeTelegram(poll_cap=0.3)
+    with serving(fake.app()) as server:
+        fake.base_url = f"{server.url}/bot"  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture
+def line_fake() -> Iterator[FakeLine]:
+    """Serve a fake Messaging API that validates every call against LINE's spec."""
+    fake = FakeLine()
+    with serving(line_app(fake)) as server:
+        fake.base_url = server.url  # type: ignore[attr-defined]
+        yield fake
+    assert fake.violations == [], "the bot sent something LINE would reject"
+
+
+class Both:
+    """Telegram and LINE channels in one process, as `welfarebot run` wires them."""
+
+    def __init__(
+        self,
+        telegram: TelegramChannel,
+        line: LineChannel,
+        courier: Courier,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self.telegram, self.line, self.courier, self.http = telegram, line, courier, http
+
+    async def post_line(self, event: dict) -> None:
+        """Post one signed LINE webhook and wait until it is handled and notices are sent."""
+        raw = body(event)
+        headers = {"Content-Type": "application/json", "X-Line-Signature": sign(raw)}
+        assert (await self.http.post("/line/webhook", content=raw, headers=headers)).is_success
+        await self.line.idle()
+        await self.courier.idle()
+
+
+@pytest.fixture
+async def both(
+    service: WelfareService, telegram_fake: FakeTelegram, line_fake: FakeLine
+) -> AsyncIterator[Both]:
+    """Run both channels, the courier and the web app (webhooks and export links)."""
+    telegram = TelegramChannel(service, TELEGRAM_TOKEN, base_url=telegram_fake.base_url)  # type: ignore[attr-defined]
+    line = LineChannel(service, SECRET, TOKEN, base_url=line_fake.base_url, public_url=PUBLIC)  # type: ignore[attr-defined]
+    await telegram.start()
+    await line.start()
+    courier = Courier(service, {"telegram": telegram.deliver, "line": line.deliver})
+    courier.start(sweep_every=3600)
+    routes = [*line.routes(), export_route(service)]
+    async with web_server(routes) as base, httpx.AsyncClient(base_url=base) as http:
+        yield Both(telegram, line, courier, http)
+    await courier.stop()
+    await line.stop()
+    await telegram.stop()
+
+
+async def test_telegram_staff_get_the_export_as_a_file(
+    both: Both, telegram_fake: FakeTelegram, service: WelfareService
+) -> None:
+    """/export sends an XLSX document that Excel (here openpyxl) opens."""
+    add_proposals(service, [{}, {"district": "5007"}])
+    make_staff(service, "77", "staff", platform="telegram")
+    telegram_fake.push(Updates(77).text("/export xlsx แม่ริม"))
+    await wait_sent(telegram_fake, lambda f: any(c.method == "sendDocument" for c in f.calls))
+    call = next(c for c in telegram_fake.calls if c.method == "sendDocument")
+    filename, content = call.params["document"]
+    assert filename.endswith(".xlsx")
+    assert call.params["caption"] == th("desk.export.ready", count="1")
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    assert sheet is not None
+    assert sheet.max_row == 2
+    assert sheet.cell(2, 9).value == "แม่ริม"
+
+
+async def test_a_telegram_officer_reaches_a_line_volunteer_who_revises(
+    both: Both, telegram_fake: FakeTelegram, line_fake: FakeLine, service: WelfareService
+) -> None:
+    """Needs revision on Telegram → a LINE push with a revise button → the Flex review card."""
+    volunteer = LineUser(line_fake)
+    await both.post_line(volunteer.follow())
+    for step in FIRST_PROPOSAL[1:]:
+        await both.post_line(volunteer.as_event(step))
+    make_staff(service, "77", "staff", platform="telegram")
+    officer = Updates(77)
+    telegram_fake.push(officer.press("s:st:CM-2570-00001:needs_revision"))
+    await wait_sent(telegram_fake, lambda f: any(
+        th("desk.ask.comment", reference="CM-2570-00001") in t for t in f.texts(77)))  # fmt: skip
+    telegram_fake.push(officer.text("โปรดเพิ่มชื่อหมู่บ้าน"))
+    await asyncio.to_thread(
+        line_fake.wait_for,
+        lambda f: any("โปรดเพิ่มชื่อหมู่บ้าน" in t for t in f.texts_to(volunteer.user_id)),
+    )
+    notice = line_fake.messages_to(volunteer.user_id)[-1]
+    assert th("status.needs_revision") in notice["text"]
+    actions = [item["action"] for item in notice["quickReply"]["items"]]
+    assert [a["data"] for a in actions] == ["revise:CM-2570-00001"]
+    await both.post_line(volunteer.postback("revise:CM-2570-00001"))
+    card = line_fake.messages_to(volunteer.user_id)[-1]
+    assert card["type"] == "flex"
+    await both.post_line(volunteer.postback("submit"))
+    assert any(th("revise.done", reference="CM-2570-00001") in t
+               for t in line_fake.texts_to(volunteer.user_id))  # fmt: skip
+
+
+async def test_line_staff_get_a_download_link_that_works_for_a_day(
+    both: Both, line_fake: FakeLine, service: WelfareService, clock: Clock
+) -> None:
+    """LINE cannot carry files: the export is a link to this server, gone after 24 hours."""
+    add_proposals(service, [{}])
+    officer = LineUser(line_fake, "U" + "b" * 32)
+    make_staff(service, officer.user_id, "viewer", platform="line")
+    await both.post_line(officer.text("/export csv"))
+    sent = line_fake.texts_to(officer.user_id)[-1]
+    url = sent.split(": ")[-1].strip()
+    assert url.startswith(f"{PUBLIC}/exports/")
+    path = url.removeprefix(PUBLIC)
+    response = await both.http.get(path)
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    assert response.content.decode("utf-8-sig").count("\n") == 2
+    assert "สมหญิง" not in response.content.decode("utf-8-sig")  # a viewer's export is masked
+    clock.now += timedelta(hours=25)
+    gone = await both.http.get(path)
+    assert gone.status_code == 404
+    assert gone.text == th("desk.export.gone")
+
+
+async def test_the_sweep_sends_notices_queued_by_another_process(
+    both: Both, telegram_fake: FakeTelegram, service: WelfareService, clock: Clock
+) -> None:
+    """A notice queued from the CLI is sent by the running bot's sweep, once."""
+    told = Reply(th("notify.comment", comment="ทดสอบ"))
+    notice = Notice("telegram", "555", (told,))
+    with service.db.begin() as connection:
+        service.queue(connection, notice)  # as `welfarebot proposals review` does
+    assert await both.courier.sweep() == 0, "too fresh: its own process may still be sending it"
+    clock.now += timedelta(minutes=1)
+    assert await both.courier.sweep() == 1
+    assert await both.courier.sweep() == 0
+    assert telegram_fake.texts(555) == [told.text]
