@@ -6,7 +6,6 @@ nothing to anyone else.
 """
 
 import io
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,9 +27,10 @@ from bot.roles import ADMIN, FACILITATOR, ROLES, STAFF_COMMANDS, Officer
 from storage import proposal_queries as queries
 from storage import review, staff
 
-REFERENCE = re.compile(r"^[A-Z]{2,4}-\d{4}-\d{1,6}$", re.IGNORECASE)
 NEEDS_TEXT = {"needs_revision": "comment", "not_accepted": "comment", "forwarded": "agency"}
 PLATFORMS = ("telegram", "line", "terminal")
+# a list page counts this far and then says "more than"; /stats gives exact numbers
+COUNT_UP_TO = 1000
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Desk:
             return self._command(connection, row, officer, desk, command, rest)
         if typed is not None and desk.get("await"):
             return self._awaited(connection, row, officer, desk, clean_text(typed))
-        if typed is not None and REFERENCE.match(clean_text(typed)) and officer.may("show"):
+        if typed is not None and queries.REFERENCE.match(clean_text(typed)) and officer.may("show"):
             return self._show(connection, officer, clean_text(typed))
         return None
 
@@ -155,10 +155,11 @@ class Desk:
             desk["filter"] = found.to_json()
             staff.save_desk(connection, row["id"], desk)
         rows = queries.newest(connection, found, officer.scope, before_id, views.PAGE + 1)
-        total = queries.count(connection, found, officer.scope)
+        total = queries.count(connection, found, officer.scope, up_to=COUNT_UP_TO + 1)
         self._audit(connection, officer, "list", {"filter": found.to_json(), "shown": len(rows)})
         description = found.describe(self.language, self.province)
-        reply = views.page(self.language, self.province, description, total,
+        shown = f"{COUNT_UP_TO:,}+" if total > COUNT_UP_TO else f"{total:,}"
+        reply = views.page(self.language, self.province, description, shown,
                            rows[: views.PAGE], len(rows) > views.PAGE)  # fmt: skip
         return DeskTurn([reply])
 

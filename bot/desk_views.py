@@ -38,14 +38,14 @@ def page(
     language: str,
     province: Province,
     description: str,
-    total: int,
+    total: str,
     rows: Sequence[Mapping[Any, Any]],
     more: bool,
 ) -> Reply:
     """Render a page of proposals with a button for each, the next page and exports."""
     if not rows:
         return Reply(text(language, "desk.list.none", filter=description))
-    lines = [text(language, "desk.list.header", filter=description, total=f"{total:,}")]
+    lines = [text(language, "desk.list.header", filter=description, total=total)]
     for row in rows:
         lines.append(
             text(

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 
@@ -30,7 +30,12 @@ class Province:
 
     def district(self, code: str) -> District | None:
         """Return the district with a code, or None."""
-        return next((d for d in self.districts if d.code == code), None)
+        return self._by_code.get(code)
+
+    @cached_property
+    def _by_code(self) -> dict[str, District]:
+        """Index the districts by code (exports look one up per row)."""
+        return {d.code: d for d in self.districts}
 
 
 @cache

@@ -1,12 +1,14 @@
 """The fiscal-year provincial report: a summary sheet with a chart and one sheet per group."""
 
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import IO, Any
 
 from sqlalchemy import Connection
 from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from bot.exports import LANGUAGE, write_sheet
+from bot.exports import BE_DATE_FORMAT, COLUMNS, LANGUAGE, headers, values
 from bot.i18n import text
 from bot.proposal_filter import ProposalFilter
 from bot.province import Province
@@ -33,7 +35,9 @@ def write_report(
     """Write the report workbook for a fiscal year; return the summary numbers it shows."""
     numbers = summary(connection, fiscal_year, scope)
     groups = [g for g in TARGET_GROUPS if scope is None or g in scope]
-    options = {"constant_memory": True} if isinstance(out, str) else {"in_memory": True}
+    # text from volunteers stays text: never a formula, never a link
+    options = {"strings_to_formulas": False, "strings_to_urls": False}
+    options |= {"constant_memory": True} if isinstance(out, str) else {"in_memory": True}
     workbook = Workbook(out, options)
     _summary_sheet(workbook, numbers, groups, fiscal_year, province)
     for group in groups:
@@ -42,6 +46,34 @@ def write_report(
         write_sheet(workbook, sheet, queries.stream(connection, found, scope), province, masked)
     workbook.close()
     return numbers
+
+
+def write_sheet(
+    workbook: Workbook,
+    sheet: Worksheet,
+    rows: Iterable[Mapping[Any, Any]],
+    province: Province,
+    masked: bool,
+) -> int:
+    """Fill one worksheet with proposals: header row, dates in BE, widths, frozen, filtered."""
+    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True})
+    dated = workbook.add_format({"num_format": BE_DATE_FORMAT})
+    for index, column in enumerate(COLUMNS):
+        sheet.set_column(index, index, column.width)
+    sheet.write_row(0, 0, headers(), bold)
+    sheet.freeze_panes(1, 0)
+    written = 0
+    for written, row in enumerate(rows, start=1):
+        for index, value in enumerate(values(row, province, masked)):
+            if isinstance(value, datetime):
+                sheet.write_datetime(written, index, value, dated)
+            elif isinstance(value, int | float):
+                sheet.write_number(written, index, value)
+            elif value is not None:
+                # write_string, never write: text from volunteers must not become a formula
+                sheet.write_string(written, index, str(value))
+    sheet.autofilter(0, 0, max(written, 1), len(COLUMNS) - 1)
+    return written
 
 
 def _sheet_name(name: str) -> str:

@@ -1,5 +1,6 @@
 """Staff queries over proposals: filtered pages, one in full, counts and streamed exports."""
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -9,12 +10,20 @@ from sqlalchemy.engine import RowMapping
 
 from bot.calendar import BANGKOK
 from bot.proposal_filter import ProposalFilter
+from storage import search
 from storage.models import Proposal, ProposalPhoto, StatusChange, Volunteer
 
 P = Proposal.__table__.c
 V = Volunteer.__table__.c
 H = StatusChange.__table__.c
 EXPORT_BATCH = 2000
+REFERENCE = re.compile(r"^[A-Z]{2,4}-\d{4}-\d{1,6}$", re.IGNORECASE)
+EXPORTED = (
+    "reference", "submitted_at", "fiscal_year", "status", "target_group", "subgroup",
+    "subgroup_other", "problem", "people_affected", "district", "location_text", "latitude",
+    "longitude", "help_received", "solution", "responsible", "responsible_other", "urgency",
+    "platform",
+)  # fmt: skip
 
 
 def _start_of(day: date) -> datetime:
@@ -22,7 +31,9 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, BANGKOK).astimezone(UTC)
 
 
-def conditions(found: ProposalFilter, scope: Sequence[str] | None) -> list[ColumnElement[bool]]:
+def conditions(
+    found: ProposalFilter, scope: Sequence[str] | None, fts: bool = False
+) -> list[ColumnElement[bool]]:
     """Return the WHERE conditions for a filter within the groups an officer may see."""
     where: list[ColumnElement[bool]] = []
     if scope is not None:
@@ -40,16 +51,29 @@ def conditions(found: ProposalFilter, scope: Sequence[str] | None) -> list[Colum
     if found.submitted_to is not None:
         where.append(P.submitted_at < _start_of(found.submitted_to + timedelta(days=1)))
     if found.keyword:
-        word = found.keyword
-        where.append(
-            or_(
-                P.reference == word.upper(),
-                P.problem.icontains(word, autoescape=True),
-                P.solution.icontains(word, autoescape=True),
-                P.location_text.icontains(word, autoescape=True),
-            )
-        )
+        where.append(_keyword(found.keyword.strip(), fts))
     return where
+
+
+def _keyword(word: str, fts: bool) -> ColumnElement[bool]:
+    """Return the condition for a keyword: a reference number, or words in the texts."""
+    if REFERENCE.match(word):
+        return P.reference == word.upper()
+    indexed = search.matching_ids(word) if fts else None
+    if indexed is not None:
+        return indexed
+    return or_(
+        P.problem.icontains(word, autoescape=True),
+        P.solution.icontains(word, autoescape=True),
+        P.location_text.icontains(word, autoescape=True),
+    )
+
+
+def _where(
+    connection: Connection, found: ProposalFilter, scope: Sequence[str] | None
+) -> list[ColumnElement[bool]]:
+    """Return the conditions for a filter on this database (with its search index, if any)."""
+    return conditions(found, scope, bool(found.keyword) and search.has_fts(connection))
 
 
 def newest(
@@ -63,15 +87,23 @@ def newest(
     query = select(
         P.id, P.reference, P.target_group, P.district, P.status, P.submitted_at,
         P.people_affected, func.substr(P.problem, 1, 80).label("problem"),
-    ).where(*conditions(found, scope))  # fmt: skip
+    ).where(*_where(connection, found, scope))  # fmt: skip
     if before_id is not None:
         query = query.where(P.id < before_id)
     return list(connection.execute(query.order_by(P.id.desc()).limit(limit)).mappings())
 
 
-def count(connection: Connection, found: ProposalFilter, scope: Sequence[str] | None) -> int:
-    """Count matching proposals."""
-    query = select(func.count()).select_from(Proposal).where(*conditions(found, scope))
+def count(
+    connection: Connection,
+    found: ProposalFilter,
+    scope: Sequence[str] | None,
+    up_to: int | None = None,
+) -> int:
+    """Count matching proposals (stopping at up_to, where a page only says "more than")."""
+    matching = select(P.id).where(*_where(connection, found, scope))
+    if up_to is not None:
+        matching = matching.limit(up_to)
+    query = select(func.count()).select_from(matching.subquery())
     return int(connection.execute(query).scalar_one())
 
 
@@ -114,7 +146,7 @@ def table(
             func.count().label("proposals"),
             func.coalesce(func.sum(P.people_affected), 0).label("people"),
         )
-        .where(*conditions(found, scope))
+        .where(*_where(connection, found, scope))
         .group_by(P.target_group, P.district)
     )
     return list(connection.execute(query).mappings())
@@ -134,17 +166,20 @@ def _latest(column: Any) -> Any:
     )
 
 
-def export_query(found: ProposalFilter, scope: Sequence[str] | None) -> Select[Any]:
+def export_query(
+    found: ProposalFilter, scope: Sequence[str] | None, fts: bool = False
+) -> Select[Any]:
     """Return the query behind exports: proposals, volunteers and the latest comment."""
+    columns = [getattr(P, name) for name in EXPORTED]
     return (
         select(
-            Proposal.__table__,
+            *columns,
             *_volunteer_columns(),
             _latest(H.comment).label("last_comment"),
             _latest(H.agency).label("agency"),
         )
         .outerjoin(Volunteer, V.id == P.volunteer_id)
-        .where(*conditions(found, scope))
+        .where(*conditions(found, scope, fts))
         .order_by(P.id)
     )
 
@@ -153,7 +188,8 @@ def stream(
     connection: Connection, found: ProposalFilter, scope: Sequence[str] | None
 ) -> Iterator[RowMapping]:
     """Yield matching proposals oldest first, a batch at a time, never all in memory."""
+    fts = bool(found.keyword) and search.has_fts(connection)
     result = connection.execution_options(yield_per=EXPORT_BATCH).execute(
-        export_query(found, scope)
+        export_query(found, scope, fts)
     )
     yield from result.mappings()

@@ -232,3 +232,35 @@ def test_administrators_manage_staff_but_keep_one_admin(service: WelfareService)
     assert admin.send("/staff remove line U123")[0].text == th("desk.staff.removed", user="U123")
     assert admin.send("/staff remove telegram boss")[0].text == th("desk.staff.last_admin")
     assert admin.send("/staff add line U9 facilitator")[0].text == th("desk.staff.groups_needed")
+
+
+def test_keyword_search_finds_thai_substrings_and_follows_changes(
+    any_service: WelfareService,
+) -> None:
+    """A keyword matches inside Thai text (no spaces), short ones too, and edits re-index."""
+    from sqlalchemy import update
+
+    from storage.models import Proposal
+
+    references = add_proposals(any_service, [{"problem": "ดินถล่มทับบ้านผู้สูงอายุสองหลัง"}, {}])
+    chat = make_staff(any_service, "s", "staff")
+    assert "ทั้งหมด 1 รายการ" in chat.send("/proposals ถล่ม")[0].text
+    assert "ทั้งหมด 1 รายการ" in chat.send('/proposals "ดิน"')[0].text
+    assert "ทั้งหมด 2 รายการ" in chat.send('/proposals "ผู้"')[0].text  # shorter than a trigram
+    with any_service.db.begin() as connection:
+        connection.execute(
+            update(Proposal)
+            .where(Proposal.reference == references[1])
+            .values(problem="น้ำป่าไหลหลากเข้าหมู่บ้าน")
+        )
+    assert "ทั้งหมด 1 รายการ" in chat.send("/proposals น้ำป่า")[0].text
+    assert th("desk.list.none", filter="“ลำพัง”") == chat.send("/proposals ลำพัง")[0].text
+    assert references[0] in chat.send(f"/proposals {references[0].lower()}")[0].text
+
+
+def test_a_long_list_says_more_than_a_thousand(service: WelfareService) -> None:
+    """Pages count to a thousand and then say so, which keeps them fast on a million rows."""
+    add_proposals(service, [{}] * 1001)
+    chat = make_staff(service, "s", "staff")
+    assert "ทั้งหมด 1,000+ รายการ" in chat.send("/proposals")[0].text
+    assert "1,001" in chat.send("/stats")[0].text

@@ -4,9 +4,15 @@ from alembic import context
 
 from storage.db import make_engine
 from storage.models import Base
+from storage.search import is_search_object
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_name(name: str | None, kind: str, _parents: object) -> bool:
+    """Leave the search indexes (see storage/search.py) out of autogenerate's comparison."""
+    return not (kind in ("table", "index") and is_search_object(name))
 
 
 def run_migrations_offline() -> None:
@@ -16,6 +22,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -26,7 +33,10 @@ def run_migrations_online() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as connection:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage import search
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -78,9 +80,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_proposals_status_id", ["status", "id"], unique=False)
         batch_op.create_index("ix_proposals_year_id", ["fiscal_year", "id"], unique=False)
 
+    search.create(op.get_bind())
+
 
 def downgrade() -> None:
     """Revert this revision."""
+    search.drop(op.get_bind())
     with op.batch_alter_table("proposals", schema=None) as batch_op:
         batch_op.drop_index("ix_proposals_year_id")
         batch_op.drop_index("ix_proposals_status_id")

@@ -1,0 +1,98 @@
+"""Keyword search indexes, kept outside the models: SQLite FTS5 trigrams, PostgreSQL pg_trgm.
+
+Thai is written without spaces between words, so a word index would miss most searches;
+trigram indexes find any substring of three or more characters, like LIKE '%…%' but without
+reading every proposal.
+"""
+
+import logging
+import sqlite3
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, column, select, table, text
+
+log = logging.getLogger(__name__)
+FTS = "proposals_fts"
+COLUMNS = ("problem", "solution", "location_text")
+TRIGRAM_INDEXES = tuple(f"ix_proposals_{name}_trgm" for name in COLUMNS)
+MIN_LENGTH = 3  # a trigram index cannot find anything shorter
+
+
+def is_search_object(name: str | None) -> bool:
+    """Tell whether a table or index belongs to search (so schema comparisons skip it)."""
+    return bool(name) and (str(name).startswith(FTS) or name in TRIGRAM_INDEXES)
+
+
+def _sqlite_statements() -> list[str]:
+    cols = ", ".join(COLUMNS)
+    new = ", ".join(f"new.{c}" for c in COLUMNS)
+    old = ", ".join(f"old.{c}" for c in COLUMNS)
+    forget = f"INSERT INTO {FTS}({FTS}, rowid, {cols}) VALUES ('delete', old.id, {old});"
+    learn = f"INSERT INTO {FTS}(rowid, {cols}) VALUES (new.id, {new});"
+    return [
+        f"CREATE VIRTUAL TABLE {FTS} USING fts5({cols}, content='proposals', "
+        "content_rowid='id', tokenize='trigram')",
+        f"CREATE TRIGGER {FTS}_insert AFTER INSERT ON proposals BEGIN {learn} END",
+        f"CREATE TRIGGER {FTS}_delete AFTER DELETE ON proposals BEGIN {forget} END",
+        f"CREATE TRIGGER {FTS}_update AFTER UPDATE OF {cols} ON proposals "
+        f"BEGIN {forget} {learn} END",
+        f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')",
+    ]
+
+
+def create(connection: Connection) -> None:
+    """Create the search indexes the database supports (none: searches scan instead)."""
+    if connection.dialect.name == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 34, 0):
+            log.warning("SQLite %s has no trigram search; keyword search will scan",
+                        sqlite3.sqlite_version)  # fmt: skip
+            return
+        for statement in _sqlite_statements():
+            connection.exec_driver_sql(statement)
+    elif connection.dialect.name == "postgresql":
+        try:
+            with connection.begin_nested():
+                connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except Exception:
+            log.warning("pg_trgm is not available; keyword search will scan")
+            return
+        for name, index in zip(COLUMNS, TRIGRAM_INDEXES, strict=True):
+            connection.exec_driver_sql(
+                f"CREATE INDEX {index} ON proposals USING gin ({name} gin_trgm_ops)"
+            )
+
+
+def drop(connection: Connection) -> None:
+    """Drop the search indexes."""
+    if connection.dialect.name == "sqlite":
+        for suffix in ("_insert", "_delete", "_update"):
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {FTS}{suffix}")
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS}")
+    elif connection.dialect.name == "postgresql":
+        for index in TRIGRAM_INDEXES:
+            connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
+
+
+def has_fts(connection: Connection) -> bool:
+    """Tell whether this SQLite database has the trigram table."""
+    if connection.dialect.name != "sqlite":
+        return False
+    found = connection.execute(
+        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": FTS}
+    )
+    return found.first() is not None
+
+
+def matching_ids(keyword: str) -> ColumnElement[bool] | None:
+    """Return a condition on proposals.id for a keyword, via FTS5 (None: too short for it)."""
+    if len(keyword) < MIN_LENGTH:
+        return None
+    phrase = '"' + keyword.replace('"', '""') + '"'
+    from storage.models import Proposal
+
+    hits: Select[Any] = (
+        select(column("rowid"))
+        .select_from(table(FTS))
+        .where(text(f"{FTS} MATCH :phrase").bindparams(phrase=phrase))
+    )
+    return Proposal.__table__.c.id.in_(hits)
