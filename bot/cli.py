@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
+from bot.cli_broadcast import app as broadcast_app
 from bot.cli_proposals import app as proposals_app
 from bot.cli_proposals import report
 from bot.cli_staff import app as staff_app
@@ -21,6 +22,7 @@ db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(proposals_app, name="proposals")
+app.add_typer(broadcast_app, name="broadcast")
 app.command("report")(report)
 err = Console(stderr=True)
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import RowMapping
 
 from bot import desk_views as views
 from bot.calendar import to_bangkok
+from bot.desk_broadcasts import BroadcastDesk
 from bot.exports import write_csv, write_xlsx
 from bot.i18n import text
 from bot.messages import Button, Document, Input, Press, Reply, Text
@@ -68,6 +69,7 @@ class Desk:
         self.province = province
         self.clock = clock
         self.language = language
+        self.broadcasts = BroadcastDesk(province, clock, language)
 
     def handle(
         self, connection: Connection, platform: str, user_id: str, event: Input
@@ -85,11 +87,14 @@ class Desk:
         if isinstance(event, Press) and event.data.startswith("s:"):
             return self._press(connection, row, officer, desk, event.data[2:])
         if command is not None:
-            if desk.pop("await", None) is not None:
+            if desk.pop("await", None) is not None or desk.pop("bc", None) is not None:
                 staff.save_desk(connection, row["id"], desk)
             if command not in STAFF_COMMANDS or not officer.may(command):
                 return None
             return self._command(connection, row, officer, desk, command, rest)
+        if typed is not None and desk.get("bc") and officer.may("broadcast"):
+            replies = self.broadcasts.typed(connection, row, officer, desk, clean_text(typed))
+            return DeskTurn(replies)
         if typed is not None and desk.get("await"):
             return self._awaited(connection, row, officer, desk, clean_text(typed))
         if typed is not None and queries.REFERENCE.match(clean_text(typed)) and officer.may("show"):
@@ -125,6 +130,10 @@ class Desk:
             return self._review_typed(connection, row, officer, desk, rest)
         if command == "staff":
             return self._staff(connection, officer, rest)
+        if command == "broadcast":
+            return DeskTurn(self.broadcasts.begin(connection, row, desk))
+        if command == "broadcasts":
+            return DeskTurn(self.broadcasts.listing(connection))
         return self._invite(connection, officer, rest)
 
     def _say(self, key: str, **values: object) -> DeskTurn:
@@ -289,6 +298,10 @@ class Desk:
         data: str,
     ) -> DeskTurn | None:
         kind, _, arg = data.partition(":")
+        if kind == "bc" and officer.may("broadcast"):
+            action, _, number = arg.partition(":")
+            replies = self.broadcasts.press(connection, row, officer, desk, action, number)
+            return DeskTurn(replies or [Reply(text(self.language, "err.stale"))])
         saved = ProposalFilter.from_json(desk.get("filter"))
         needs = {"list": "proposals", "more": "proposals", "show": "show", "stats": "stats",
                  "exp": "export", "st": "review", "nocomment": "review"}  # fmt: skip

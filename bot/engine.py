@@ -22,6 +22,7 @@ from bot.state import (
     ShowStatus,
     State,
     SubmitProposal,
+    ToggleReminders,
     Turn,
     Who,
 )
@@ -38,6 +39,7 @@ COMMANDS = (
     "mydata",
     "deletedata",
     "profile",
+    "reminders",
 )
 UNKNOWN = "unknown"
 _COMMAND_WORDS = {word: name for name in COMMANDS for word in words(f"words.{name}")}
@@ -152,6 +154,8 @@ class Engine:
             return Turn(replace(state, confirm="delete"), (views.confirm(lang, "delete"),))
         if command == "profile":
             return self._edit_profile(state, who)
+        if command == "reminders":
+            return self._with_prompt(state, who, ToggleReminders())
         return self._with_prompt(state, who, Reply(text(lang, "err.unknown")))
 
     def _new(self, state: State, who: Who) -> Turn:

@@ -7,7 +7,8 @@ ROLES = (ADMIN, STAFF, FACILITATOR, VIEWER)
 
 READ = frozenset({"desk", "proposals", "show", "stats", "export"})
 WRITE = READ | {"review"}
-STAFF_COMMANDS = ("desk", "proposals", "show", "stats", "export", "review", "staff", "invite")
+STAFF_COMMANDS = ("desk", "proposals", "show", "stats", "export", "review", "staff", "invite",
+                  "broadcast", "broadcasts")  # fmt: skip
 ALLOWED: dict[str, frozenset[str]] = {
     ADMIN: frozenset(STAFF_COMMANDS),
     STAFF: WRITE,

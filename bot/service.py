@@ -29,6 +29,7 @@ from bot.state import (
     ShowStatus,
     State,
     SubmitProposal,
+    ToggleReminders,
     Who,
 )
 from storage import inbox, review, staff
@@ -132,6 +133,8 @@ class WelfareService:
         """Run the volunteer engine on one input, apply its effects and save the state."""
         loaded = inbox.load(connection, platform, user_id)
         row = loaded.volunteer
+        if row is not None and row["unreachable_at"] is not None:
+            inbox.reachable_again(connection, row["id"])
         who = self._who(row, language_hint)
         turn = self.engine.handle(State.from_json(loaded.state), who, event)
         replies: list[Reply] = []
@@ -157,7 +160,9 @@ class WelfareService:
             replies = list(turn.actions)  # type: ignore[arg-type]
         if volunteer_id is not None and not any(isinstance(a, EraseMyData) for a in effects):
             saved = state.to_json() if state is not None else None
-            inbox.save_state(connection, volunteer_id, saved, loaded.state is not None)
+            inbox.save_state(
+                connection, volunteer_id, saved, loaded.state is not None, self.clock()
+            )
         return replies
 
     def _open_revision(
@@ -298,6 +303,10 @@ class WelfareService:
             replies.append(self._status(session, volunteer, language))
         elif isinstance(action, ShowMyData):
             replies.append(self._my_data(session, volunteer, language))
+        elif isinstance(action, ToggleReminders):
+            volunteer.reminders_opt_out = not volunteer.reminders_opt_out
+            replies.append(Reply(text(language, "reminders.off" if volunteer.reminders_opt_out
+                                      else "reminders.on")))  # fmt: skip
         elif isinstance(action, EraseMyData):
             repo.erase_volunteer(session, volunteer)
             return None

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # the public https address of this server, for download links to chat exports on LINE
     public_url: str | None = None
     terminal_user: str = "terminal"
+    # Bangkok time in which no broadcast or reminder is sent ("" for none)
+    quiet_hours: str = "21:00-07:00"
+    # broadcast messages a second on Telegram (its limit is about 30 across chats)
+    telegram_broadcast_rate: float = 28.0
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""
 

@@ -112,6 +112,11 @@ class ShowMyData:
 
 
 @dataclass(frozen=True)
+class ToggleReminders:
+    """Turn the volunteer's reminders off, or on again."""
+
+
+@dataclass(frozen=True)
 class EraseMyData:
     """Erase the volunteer's personal data and withdraw consent."""
 
@@ -125,6 +130,7 @@ Effect = (
     | ResubmitProposal
     | ShowStatus
     | ShowMyData
+    | ToggleReminders
     | EraseMyData
 )
 Action = Reply | Effect

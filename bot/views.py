@@ -263,3 +263,9 @@ def my_data(
     lines += [text(language, "mydata.proposals", count=proposal_count), ""]
     lines.append(text(language, "mydata.hint"))
     return Reply("\n".join(lines))
+
+
+def draft_reminder(language: str) -> Reply:
+    """Remind a volunteer of an unfinished proposal, with a button to carry on."""
+    body = f"{text(language, 'reminder.draft')}\n\n{text(language, 'broadcast.footer')}"
+    return Reply(body, (Button(text(language, "btn.continue"), "cmd:new"),))

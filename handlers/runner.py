@@ -7,10 +7,14 @@ import signal
 
 import uvicorn
 
+from bot.schedule import QuietHours
 from bot.service import WelfareService
 from bot.settings import Settings
+from handlers.broadcaster import Broadcaster, Sender
 from handlers.courier import Courier
+from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
+from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
 from handlers.web import create_app, export_route
 
@@ -43,6 +47,20 @@ def line_channel(settings: Settings, service: WelfareService) -> LineChannel:
     )
 
 
+def broadcast_senders(
+    settings: Settings, service: WelfareService, channels: list[TelegramChannel | LineChannel]
+) -> list[Sender]:
+    """Return a broadcast sender for each running channel."""
+    senders: list[Sender] = []
+    for channel in channels:
+        if isinstance(channel, TelegramChannel):
+            rate = settings.telegram_broadcast_rate
+            senders.append(TelegramBroadcastSender(service, channel.app.bot, rate))
+        else:
+            senders.append(LineBroadcastSender(service, channel.client))
+    return senders
+
+
 async def serve(settings: Settings, service: WelfareService) -> None:
     """Start the configured channels (and the web server for webhooks); stop on a signal."""
     stop = asyncio.Event()
@@ -62,6 +80,12 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         await channel.start()
     courier = Courier(service, {channel.platform: channel.deliver for channel in channels})
     courier.start()
+    broadcaster = Broadcaster(
+        service,
+        broadcast_senders(settings, service, channels),
+        QuietHours.parse(settings.quiet_hours),
+    )
+    broadcaster.start()
     server: uvicorn.Server | None = None
     web_task: asyncio.Task[None] | None = None
     if webhooks:
@@ -85,6 +109,7 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         if server is not None and web_task is not None:
             server.should_exit = True
             await web_task
+        await broadcaster.stop()
         await courier.stop()
         for channel in channels:
             await channel.stop()

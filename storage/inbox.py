@@ -47,6 +47,9 @@ _UPDATE_STATE = (
     .where(_conversations.c.volunteer_id == bindparam("v"))
     .values(state=bindparam("state"), updated_at=bindparam("now"))
 )
+_REACHABLE = (
+    update(_volunteers).where(_volunteers.c.id == bindparam("v")).values(unreachable_at=None)
+)
 _INSERT_STATE = insert(_conversations).values(
     volunteer_id=bindparam("v"), state=bindparam("state"), updated_at=bindparam("now")
 )
@@ -117,10 +120,14 @@ def load(connection: Connection, platform: str, user_id: str) -> Loaded:
 
 
 def save_state(
-    connection: Connection, volunteer_id: int, state: dict[str, Any] | None, existed: bool
+    connection: Connection,
+    volunteer_id: int,
+    state: dict[str, Any] | None,
+    existed: bool,
+    now: datetime | None = None,
 ) -> None:
     """Store, replace or (with None) delete a volunteer's conversation state."""
-    params = {"v": volunteer_id, "state": state, "now": utcnow()}
+    params = {"v": volunteer_id, "state": state, "now": now or utcnow()}
     if state is None:
         connection.execute(_DELETE_STATE, params)
     elif existed and connection.execute(_UPDATE_STATE, params).rowcount:
@@ -189,3 +196,8 @@ def claim_stale(
         if won:
             claimed.append(dict(row))
     return claimed
+
+
+def reachable_again(connection: Connection, volunteer_id: int) -> None:
+    """Note that a volunteer marked unreachable has written to the bot again."""
+    connection.execute(_REACHABLE, {"v": volunteer_id})

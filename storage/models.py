@@ -142,6 +142,8 @@ class Conversation(Base):
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"), primary_key=True)
     state: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # when the volunteer was last reminded of this draft (once per 24 idle hours)
+    reminded_at: Mapped[datetime | None]
 
 
 class InboundEvent(Base):
@@ -247,3 +249,60 @@ class ExportFile(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class Broadcast(Base):
+    """A message for many volunteers: its texts, audience and schedule (once or recurring)."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    text_th: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str | None] = mapped_column(Text)
+    audience: Mapped[dict[str, Any]]
+    # None: once; "daily", "weekly" or "monthly" in Bangkok time
+    every: Mapped[str | None] = mapped_column(String(8))
+    # the next time a run is due; None once it has no more runs
+    next_at: Mapped[datetime | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    refused: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastRun(Base):
+    """One sending of a broadcast, to the audience as it was when the run began."""
+
+    __tablename__ = "broadcast_runs"
+    __table_args__ = (UniqueConstraint("broadcast_id", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    due_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
+    # the worker sending it, until when: another may take over once the lease lapses
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+
+
+class BroadcastDelivery(Base):
+    """One recipient of one run: pending, sending, sent, failed or skipped, and why."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "volunteer_id"),
+        Index("ix_broadcast_deliveries_run_platform_status", "run_id", "platform", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("broadcast_runs.id"))
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(5))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(200))
+    # LINE: the multicast request this recipient went in (its retry key follows from it)
+    batch: Mapped[int | None]
+    updated_at: Mapped[datetime | None]

@@ -24,6 +24,8 @@ EXAMPLES = {
     "review": "/review {reference} กำลังพิจารณา",
     "staff": "/staff list",
     "invite": "/invite viewer",
+    "broadcast": "/broadcast",
+    "broadcasts": "/broadcasts",
 }
 ALLOWED = {
     "admin": set(STAFF_COMMANDS),

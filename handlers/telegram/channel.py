@@ -40,7 +40,7 @@ PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_SECONDS = 30
 MENU_COMMANDS = ("start", "new", "status", "back", "skip", "cancel", "profile", "language",
-                 "mydata", "deletedata", "help")  # fmt: skip
+                 "mydata", "reminders", "deletedata", "help")  # fmt: skip
 
 
 def seconds(wait: object) -> float:
@@ -270,6 +270,7 @@ class TelegramChannel:
             await self._send_all(delivery.recipient, texts)
         except Forbidden:
             log.info("a Telegram user has blocked the bot; dropping their replies")
+            self.service.set_reachable(PLATFORM, delivery.recipient, False)
         except BadRequest as error:
             log.warning("Telegram refused a reply: %s", error)
         self.service.delivered([delivery.outbox_id])

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 SPEC = Path(__file__).resolve().parent.parent / "fixtures" / "line" / "messaging-api.yml"
 _spec_cache: dict[str, Any] = {}
+MULTICAST_LIMIT = 500
 
 
 def _spec() -> dict[str, Any]:
@@ -56,6 +57,12 @@ class FakeLine:
     # a request for which this returns True is held until release(), then fails with 500
     hold: Callable[[dict[str, Any]], bool] | None = None
     holding: int = 0
+    # a multicast for which this returns True is accepted, then its answer held until release()
+    hold_after_accept: Callable[[dict[str, Any]], bool] | None = None
+    # the monthly message quota (None: unlimited) and what has been used of it
+    quota: int | None = None
+    usage: int = 0
+    multicasts: int = 0
     _released: threading.Event = field(default_factory=threading.Event)
     _openapi: OpenAPI | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -77,6 +84,7 @@ class FakeLine:
     def release(self) -> None:
         """Fail held requests and hold no more."""
         self.hold = None
+        self.hold_after_accept = None
         self._released.set()
 
     def messages_to(self, user_id: str) -> list[dict[str, Any]]:
@@ -120,7 +128,14 @@ class FakeLine:
             if self.faults:
                 status = self.faults.pop(0)
                 return JSONResponse({"message": f"fault {status}"}, status_code=status)
-            return self._accept(request, payload)
+            answer = self._accept(request, payload)
+        if self.hold_after_accept is not None and self.hold_after_accept(payload):
+            with self._changed:
+                self.holding += 1
+                self._changed.notify_all()
+            await asyncio.to_thread(self._released.wait)
+            return JSONResponse({"message": "held"}, status_code=500)
+        return answer
 
     def _accept(self, request: Request, payload: dict[str, Any]) -> JSONResponse:
         path = request.url.path
@@ -138,7 +153,31 @@ class FakeLine:
                 self.retry_keys.add(key)
             self.sent.append(Sent("push", payload["to"], payload["messages"]))
             return JSONResponse(self._sent_messages(payload))
+        if path == "/v2/bot/message/multicast":
+            return self._multicast(request, payload)
+        if path == "/v2/bot/message/quota":
+            limited = {"type": "limited", "value": self.quota}
+            return JSONResponse(limited if self.quota is not None else {"type": "none"})
+        if path == "/v2/bot/message/quota/consumption":
+            return JSONResponse({"totalUsage": self.usage})
         return JSONResponse({"message": "Not found"}, status_code=404)
+
+    def _multicast(self, request: Request, payload: dict[str, Any]) -> JSONResponse:
+        """Accept a multicast once per retry key, within 500 recipients and the quota."""
+        to = payload["to"]
+        if len(to) > MULTICAST_LIMIT:
+            return JSONResponse({"message": "The property, 'to', size over"}, status_code=400)
+        key = request.headers.get("x-line-retry-key")
+        if key is not None and key in self.retry_keys:
+            return JSONResponse({"message": "already accepted"}, status_code=409)
+        if self.quota is not None and self.usage + len(to) > self.quota:
+            return JSONResponse({"message": "You have reached your monthly limit."}, 429)
+        if key is not None:
+            self.retry_keys.add(key)
+        self.usage += len(to)
+        self.multicasts += 1
+        self.sent += [Sent("multicast", user, payload["messages"]) for user in to]
+        return JSONResponse({})
 
     def _sent_messages(self, payload: dict[str, Any]) -> dict[str, Any]:
         ids = [str(next(self._counter)) for _ in payload["messages"]]

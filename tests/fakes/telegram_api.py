@@ -1,6 +1,7 @@
 """A fake Telegram Bot API on loopback: hands out queued updates and records what the bot sends."""
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -49,6 +50,12 @@ class FakeTelegram:
     # a sendMessage for which this returns True is held until `release()` (to crash mid-send)
     hold: Callable[[Call], bool] | None = None
     holding: int = 0
+    # sendMessage calls accepted per second across chats before answering 429 (None: no limit)
+    rate_limit: float | None = None
+    too_many: int = 0
+    # chats whose user has blocked the bot (sendMessage answers 403)
+    blocked: set[int] = field(default_factory=set)
+    _recent: collections.deque = field(default_factory=collections.deque)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
     _arrived: asyncio.Event | None = None
@@ -115,6 +122,9 @@ class FakeTelegram:
         if method == "getUpdates":
             return JSONResponse({"ok": True, "result": await self._get_updates(params)})
         call = Call(method, params)
+        refusal = self._refusal(call) if method == "sendMessage" else None
+        if refusal is not None:
+            return refusal
         if method == "sendMessage" and self.hold is not None and self.hold(call):
             with self._changed:
                 self.holding += 1
@@ -131,6 +141,26 @@ class FakeTelegram:
             body = {"ok": False, "error_code": 404, "description": "Not Found"}
             return JSONResponse(body, status_code=404)
         return JSONResponse({"ok": True, "result": result})
+
+    def _refusal(self, call: Call) -> JSONResponse | None:
+        """Answer 403 for a blocked chat, or 429 above the rate limit, as Telegram does."""
+        if int(call.params["chat_id"]) in self.blocked:
+            body = {"ok": False, "error_code": 403,
+                    "description": "Forbidden: bot was blocked by the user"}  # fmt: skip
+            return JSONResponse(body, status_code=403)
+        if self.rate_limit is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.rate_limit:
+                self.too_many += 1
+                body = {"ok": False, "error_code": 429, "parameters": {"retry_after": 1},
+                        "description": "Too Many Requests: retry after 1"}  # fmt: skip
+                return JSONResponse(body, status_code=429)
+            self._recent.append(now)
+        return None
 
     async def _params(self, request: Request) -> dict[str, Any]:
         kind = request.headers.get("content-type", "")

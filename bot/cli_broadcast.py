@@ -1,0 +1,206 @@
+"""`welfarebot broadcast …`: compose, preview, send, follow and cancel reminders."""
+
+import json
+import time
+from datetime import datetime
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from bot.audience import PLATFORMS, Audience, parse_audience
+from bot.calendar import fiscal_year
+from bot.cli_staff import actor
+from bot.desk_broadcasts import BroadcastDesk, report_text
+from bot.i18n import text
+from bot.schedule import EVERY, QuietHours, parse_when
+from bot.service import WelfareService
+from bot.settings import Settings
+from bot.wiring import build_service
+from storage import broadcasts, staff
+
+app = typer.Typer(help="Remind volunteers: compose, preview, send, follow and cancel.",
+                  no_args_is_help=True)  # fmt: skip
+out = Console()
+LANGUAGE = "th"
+
+
+def _desk(service: WelfareService, settings: Settings) -> BroadcastDesk:
+    return BroadcastDesk(service.province, service.clock, LANGUAGE,
+                         QuietHours.parse(settings.quiet_hours))  # fmt: skip
+
+
+def _preview(service: WelfareService, settings: Settings, broadcast_id: int) -> dict[str, int]:
+    with service.db.begin() as connection:
+        found = broadcasts.get(connection, broadcast_id)
+        if found is None:
+            out.print(f"no broadcast #{broadcast_id}")
+            raise typer.Exit(1)
+        audience = Audience.from_json(found["audience"])
+        counts = broadcasts.preview(connection, audience, fiscal_year(service.clock()))
+    when = _desk(service, settings).when(found["next_at"], found["every"])
+    out.print(text(LANGUAGE, "bc.preview", id=broadcast_id,
+                   audience=audience.describe(LANGUAGE, service.province),
+                   telegram=f"{counts.get('telegram', 0):,}", line=f"{counts.get('line', 0):,}",
+                   unreachable=f"{counts['unreachable']:,}", when=when, text=found["text_th"]),
+              highlight=False)  # fmt: skip
+    return counts
+
+
+@app.command("create")
+def create(
+    message: str = typer.Option(..., "--text", help="The message in Thai"),
+    message_en: str | None = typer.Option(None, "--text-en", help="The message in English"),
+    to: str = typer.Option("", "--to", help="Audience words, e.g. 'line ผู้สูงอายุ แม่ริม ร่างค้าง'"),
+    at: str | None = typer.Option(None, "--at", help="When, e.g. '1/12/2569 09:00' (default now)"),
+    every: str | None = typer.Option(None, "--every", help="daily, weekly or monthly"),
+) -> None:
+    """Write a broadcast as a draft and show who would get it (nothing is sent yet)."""
+    settings = Settings()
+    service = build_service(settings)
+    audience, unknown = parse_audience(to, service.province)
+    if unknown:
+        raise typer.BadParameter(f"unknown audience words: {' '.join(unknown)}", param_hint="--to")
+    if every is not None and every not in EVERY:
+        raise typer.BadParameter(f"must be one of {', '.join(EVERY)}", param_hint="--every")
+    moment: datetime | None = None
+    if at:
+        when = parse_when(at)
+        if when is None or when[0] is None:
+            raise typer.BadParameter(
+                "use a date and time such as 1/12/2569 09:00", param_hint="--at"
+            )
+        moment = when[0]
+    now = service.clock()
+    with service.db.begin() as connection:
+        broadcast_id = broadcasts.create(connection, actor(), message, message_en, audience,
+                                         moment or now, every, now)  # fmt: skip
+    _preview(service, settings, broadcast_id)
+    out.print(f"\nwelfarebot broadcast send {broadcast_id}")
+
+
+@app.command("preview")
+def preview(broadcast_id: int) -> None:
+    """Show a broadcast and how many it would reach on each platform."""
+    settings = Settings()
+    _preview(build_service(settings), settings, broadcast_id)
+
+
+def line_quota_left(settings: Settings) -> int | None:
+    """Ask LINE how many messages are left this month (None: no limit, or LINE not set up)."""
+    if not settings.line_enabled or settings.line_channel_access_token is None:
+        return None
+    from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
+
+    token = settings.line_channel_access_token.get_secret_value()
+    config = Configuration(host=settings.line_api_base_url, access_token=token)
+    with ApiClient(config) as client:
+        api = MessagingApi(client)
+        quota = api.get_message_quota()
+        if quota.type != "limited" or quota.value is None:
+            return None
+        return max(0, quota.value - (api.get_message_quota_consumption().total_usage or 0))
+
+
+@app.command("send")
+def send(
+    broadcast_id: int,
+    wait: bool = typer.Option(True, help="Follow the sending with a progress bar"),
+) -> None:
+    """Schedule a draft broadcast; the running bot sends it (at its time, outside quiet hours)."""
+    settings = Settings()
+    service = build_service(settings)
+    counts = _preview(service, settings, broadcast_id)
+    left = line_quota_left(settings)
+    if left is not None and counts.get("line", 0) > left:
+        out.print(
+            text(
+                LANGUAGE,
+                "bc.report.refused",
+                reason=(
+                    f"LINE quota: {counts['line']:,} recipients, {left:,} messages left this month"
+                ),
+            )
+        )
+        raise typer.Exit(1)  # fmt: skip
+    with service.db.begin() as connection:
+        if not broadcasts.schedule(connection, broadcast_id):
+            out.print(f"#{broadcast_id} is not a draft")
+            raise typer.Exit(1)
+        staff.audit(connection, actor(), "broadcast", {"id": broadcast_id}, service.clock())
+    out.print(text(LANGUAGE, "bc.scheduled", id=broadcast_id))
+    if wait:
+        follow(service, broadcast_id)
+
+
+def follow(service: WelfareService, broadcast_id: int, poll: float = 0.5) -> None:
+    """Show a progress bar of a broadcast's deliveries until its run has finished."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=out) as progress:
+        bars = {p: progress.add_task(p, total=None) for p in PLATFORMS}
+        while True:
+            with service.db.begin() as connection:
+                found = broadcasts.get(connection, broadcast_id)
+                figures = broadcasts.report(connection, broadcast_id)
+            for platform, bar in bars.items():
+                counts = figures["counts"].get(platform, {})
+                done = sum(counts.get(s, 0) for s in broadcasts.DONE)
+                total = done + counts.get("pending", 0) + counts.get("sending", 0)
+                progress.update(bar, completed=done, total=total or None)
+            finished = figures["runs"] and figures["finished_at"] is not None
+            if (
+                found is None
+                or found["status"] in ("cancelled", "refused")
+                or (finished and found["status"] != "sending")
+            ):
+                break
+            time.sleep(poll)
+    report(broadcast_id, as_json=False)
+
+
+@app.command("list")
+def listing() -> None:
+    """List recent broadcasts."""
+    settings = Settings()
+    service = build_service(settings)
+    desk = _desk(service, settings)
+    with service.db.begin() as connection:
+        rows = broadcasts.listing(connection, 50)
+    table = Table("#", "status", "when", "to", "text")
+    for r in rows:
+        table.add_row(str(r["id"]), text(LANGUAGE, f"bc.status.{r['status']}"),
+                      desk.when(r["next_at"] or r["created_at"], r["every"]),
+                      Audience.from_json(r["audience"]).describe(LANGUAGE, service.province),
+                      r["text_th"][:60])  # fmt: skip
+    out.print(table)
+
+
+@app.command("cancel")
+def cancel(broadcast_id: int) -> None:
+    """Cancel a broadcast: no further runs, and nobody not yet sent to gets it."""
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        if not broadcasts.cancel(connection, broadcast_id, service.clock()):
+            out.print(f"#{broadcast_id} cannot be cancelled")
+            raise typer.Exit(1)
+    out.print(text(LANGUAGE, "bc.cancelled", id=broadcast_id))
+
+
+@app.command("report")
+def report(
+    broadcast_id: int, as_json: bool = typer.Option(False, "--json", help="Print JSON")
+) -> None:
+    """Show a broadcast's deliveries: sent, pending, failed and skipped, with reasons."""
+    service = build_service(Settings())
+    with service.db.begin() as connection:
+        found = broadcasts.get(connection, broadcast_id)
+        if found is None:
+            out.print(f"no broadcast #{broadcast_id}")
+            raise typer.Exit(1)
+        figures = broadcasts.report(connection, broadcast_id)
+    if as_json:
+        typer.echo(json.dumps({"id": broadcast_id, "status": found["status"], **figures},
+                              default=str, ensure_ascii=False))  # fmt: skip
+        return
+    out.print(report_text(LANGUAGE, found, figures), highlight=False)

@@ -1,0 +1,58 @@
+"""Helpers for broadcast tests: volunteers stored directly, broadcasts created and scheduled."""
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+
+from bot.audience import Audience
+from bot.service import WelfareService
+from storage import broadcasts
+from storage.models import Volunteer
+
+_ids = itertools.count(1)
+
+
+def add_volunteers(service: WelfareService, platform: str, count: int, **fields: Any) -> list[str]:
+    """Store consenting volunteers on a platform; return their platform user ids."""
+    now = service.clock()
+    users = []
+    rows = []
+    for _ in range(count):
+        number = next(_ids)
+        user = str(700000 + number) if platform == "telegram" else f"U{number:032x}"
+        users.append(user)
+        rows.append({
+            "platform": platform, "platform_user_id": user, "full_name": f"อาสา {number}",
+            "phone": "+66812345678", "network": "volunteer", "organisation": "อพม.",
+            "district": "5001", "language": "th", "consent_version": "1",
+            "consent_given_at": now, "profile_completed_at": now, "reminders_opt_out": False,
+            "created_at": now, "updated_at": now, **fields,
+        })  # fmt: skip
+    with service.db.begin() as connection:
+        connection.execute(insert(Volunteer), rows)
+    return users
+
+
+def scheduled(
+    service: WelfareService,
+    text_th: str = "ขอเชิญประชุมอาสาสมัคร วันศุกร์นี้",
+    audience: Audience | None = None,
+    at: datetime | None = None,
+    every: str | None = None,
+    text_en: str | None = "Volunteers' meeting this Friday",
+) -> int:
+    """Create and schedule a broadcast; return its id."""
+    now = service.clock()
+    with service.db.begin() as connection:
+        broadcast_id = broadcasts.create(connection, "test", text_th, text_en,
+                                         audience or Audience(), at or now, every, now)  # fmt: skip
+        broadcasts.schedule(connection, broadcast_id)
+    return broadcast_id
+
+
+def report(service: WelfareService, broadcast_id: int) -> dict[str, Any]:
+    """Return a broadcast's delivery report."""
+    with service.db.begin() as connection:
+        return broadcasts.report(connection, broadcast_id)

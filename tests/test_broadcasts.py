@@ -1,0 +1,184 @@
+"""Broadcasts and reminders through the real service: schedules, audiences, the chat wizard."""
+
+from datetime import UTC, datetime, time, timedelta
+
+from bot.audience import Audience, parse_audience
+from bot.calendar import BANGKOK
+from bot.messages import Press
+from bot.province import load_province
+from bot.schedule import QuietHours, next_due
+from bot.service import WelfareService
+from handlers.broadcaster import Broadcaster
+from storage import broadcasts
+from tests.broadcast_support import add_volunteers, report, scheduled
+from tests.helpers import Chat, Clock, th
+from tests.staff_support import make_staff
+from tests.transcripts import FIRST_PROPOSAL, NEXT_PROPOSAL
+
+
+def bkk(*args: int) -> datetime:
+    """Return a Bangkok moment."""
+    return datetime(*args, tzinfo=BANGKOK)
+
+
+def test_quiet_hours_span_midnight_and_sending_resumes_at_their_end() -> None:
+    """21:00–07:00 Bangkok: quiet at 22:00 and 06:59, open at 07:00 and 20:59."""
+    quiet = QuietHours()
+    assert quiet.quiet(bkk(2026, 11, 29, 22, 0))
+    assert quiet.quiet(bkk(2026, 11, 30, 6, 59))
+    assert not quiet.quiet(bkk(2026, 11, 30, 7, 0))
+    assert not quiet.quiet(bkk(2026, 11, 29, 20, 59))
+    assert quiet.next_open(bkk(2026, 11, 29, 22, 0)) == bkk(2026, 11, 30, 7, 0)
+    assert quiet.next_open(bkk(2026, 11, 30, 3, 0)) == bkk(2026, 11, 30, 7, 0)
+    assert not QuietHours.parse("").quiet(bkk(2026, 11, 29, 23, 0))
+    assert QuietHours.parse("22:30-05:00").start == time(22, 30)
+
+
+def test_recurrences_step_in_bangkok_time_and_months_keep_their_day() -> None:
+    """Daily, weekly and monthly runs; 31 January is followed by 28 February."""
+    start = bkk(2027, 1, 31, 9, 0)
+    assert next_due(start, "daily") == bkk(2027, 2, 1, 9, 0)
+    assert next_due(start, "weekly") == bkk(2027, 2, 7, 9, 0)
+    assert next_due(start, "monthly") == bkk(2027, 2, 28, 9, 0)
+    assert next_due(bkk(2026, 12, 15, 9, 0), "monthly") == bkk(2027, 1, 15, 9, 0)
+    assert next_due(start, None) is None
+
+
+def test_audiences_count_per_platform_and_leave_out_who_must_not_get_it(
+    any_service: WelfareService,
+) -> None:
+    """Opted-out, erased and withdrawn volunteers never count; unreachable ones are shown apart."""
+    service = any_service
+    add_volunteers(service, "telegram", 3)
+    add_volunteers(service, "line", 2, district="5007", network="elderly_club")
+    add_volunteers(service, "telegram", 1, reminders_opt_out=True)
+    add_volunteers(service, "telegram", 1, consent_withdrawn_at=service.clock())
+    add_volunteers(service, "line", 1, unreachable_at=service.clock())
+    add_volunteers(service, "terminal", 1)
+    with service.db.begin() as connection:
+
+        def count(audience: Audience) -> dict[str, int]:
+            return broadcasts.preview(connection, audience, 2570)
+
+        assert count(Audience()) == {"telegram": 3, "line": 2, "unreachable": 1}
+        assert count(Audience(platforms=("line",))) == {"line": 2, "unreachable": 1}
+        assert count(Audience(districts=("5007",)))["line"] == 2
+        assert count(Audience(networks=("elderly_club",))) == {"telegram": 0, "line": 2,
+                                                               "unreachable": 0}  # fmt: skip
+
+
+def test_audiences_by_proposals_and_drafts(service: WelfareService, clock: Clock) -> None:
+    """Target group of their proposals, an unfinished draft, nothing sent this fiscal year."""
+    done = Chat(service, "done", platform="telegram")
+    done.run(FIRST_PROPOSAL)  # elderly, this fiscal year
+    drafting = Chat(service, "drafting", platform="telegram")
+    drafting.run(FIRST_PROPOSAL[:12])
+    old = Chat(service, "old", platform="line")
+    clock.now -= timedelta(days=365)
+    old.run([*FIRST_PROPOSAL[:2], *FIRST_PROPOSAL[2:7], *NEXT_PROPOSAL])  # working age, last year
+    clock.now += timedelta(days=365)
+    province = load_province("CM")
+    with service.db.begin() as connection:
+
+        def who(words: str) -> dict[str, int]:
+            audience, unknown = parse_audience(words, province)
+            assert unknown == []
+            counts = broadcasts.preview(connection, audience, 2570)
+            return {k: v for k, v in counts.items() if v}
+
+        assert who("ผู้สูงอายุ") == {"telegram": 1}
+        assert who("วัยแรงงาน") == {"line": 1}
+        assert who("ร่างค้าง") == {"telegram": 1}
+        assert who("ยังไม่ส่งปีนี้") == {"telegram": 1, "line": 1}
+        assert who("line ยังไม่ส่งปีนี้") == {"line": 1}
+
+
+def test_an_administrator_composes_previews_and_schedules_in_chat(
+    service: WelfareService,
+) -> None:
+    """Thai text, English text, audience and time, a preview with counts, then send."""
+    add_volunteers(service, "telegram", 2)
+    add_volunteers(service, "line", 3, district="5007")
+    admin = make_staff(service, "boss", "admin", platform="telegram")
+    assert admin.send("/broadcast")[0].text == th("bc.ask.text")
+    assert admin.send("ประชุมอาสาสมัครวันศุกร์ 9 โมง")[0].text == th("bc.ask.text_en")
+    assert admin.send(Press("s:bc:skip"))[0].text == th("bc.ask.audience")
+    assert admin.send("แม่ริม xyz")[0].text == th("bc.err.audience", words="xyz")
+    assert admin.send("แม่ริม")[0].text == th("bc.ask.when")
+    assert admin.send("1/1/2500 09:00")[0].text == th("bc.err.past")
+    preview = admin.send("1/12/2569 09:00 ทุกสัปดาห์")[0]
+    assert "Telegram 0 คน, LINE 3 คน" in preview.text
+    assert "ทุกสัปดาห์" in preview.text
+    send = next(b.data for b in preview.buttons if b.data.startswith("s:bc:send:"))
+    broadcast_id = int(send.rsplit(":", 1)[1])
+    assert admin.send(Press(send))[0].text == th("bc.scheduled", id=broadcast_id)
+    assert admin.send(Press(send))[0].text == th("err.stale"), "a second press sends nothing"
+    listing = admin.send("/broadcasts")[0]
+    assert f"#{broadcast_id} {th('bc.status.scheduled')}" in listing.text
+    with service.db.begin() as connection:
+        stored = broadcasts.get(connection, broadcast_id)
+    assert stored is not None
+    assert stored["next_at"].replace(tzinfo=UTC) == bkk(2026, 12, 1, 9, 0)
+    assert stored["every"] == "weekly"
+
+
+def test_reminders_turn_off_and_on_with_one_command(service: WelfareService) -> None:
+    """/reminders toggles, and says how to turn them back."""
+    chat = Chat(service, "v1", platform="telegram")
+    chat.run(FIRST_PROPOSAL)
+    assert th("reminders.off") in chat.send("/reminders")[0].text
+    assert th("reminders.on") in chat.send("แจ้งเตือน")[0].text
+
+
+async def test_an_idle_draft_gets_one_reminder_with_a_button_to_continue(
+    service: WelfareService, clock: Clock
+) -> None:
+    """24 hours untouched: one reminder; not again until the draft moves and idles again."""
+    chat = Chat(service, "v1", platform="telegram")
+    chat.run(FIRST_PROPOSAL[:12])
+    quiet_free = Broadcaster(service, [], QuietHours.parse(""))
+    clock.now += timedelta(hours=23)
+    assert quiet_free.remind_drafts() == 0
+    clock.now += timedelta(hours=2)
+    assert quiet_free.remind_drafts() == 1
+    assert quiet_free.remind_drafts() == 0
+    reminder = [d for d in service.undelivered("telegram") if d.recipient == "v1"][-1].replies[0]
+    assert th("reminder.draft") in reminder.text
+    assert th("broadcast.footer") in reminder.text
+    assert [b.data for b in reminder.buttons] == ["cmd:new"]
+    clock.now += timedelta(minutes=5)
+    assert th("proposal.resume") in chat.send(Press("cmd:new"))[0].text
+    clock.now += timedelta(hours=25)
+    assert quiet_free.remind_drafts() == 1
+    chat.send("/reminders")
+    clock.now += timedelta(hours=25)
+    chat.send("/start")
+    clock.now += timedelta(hours=25)
+    assert quiet_free.remind_drafts() == 0, "reminders are off"
+
+
+async def test_nothing_starts_in_quiet_hours(service: WelfareService, clock: Clock) -> None:
+    """A broadcast due at night waits for the morning."""
+    add_volunteers(service, "telegram", 1)
+    clock.now = bkk(2026, 11, 29, 22, 0).astimezone(UTC)
+    scheduled(service)
+    broadcaster = Broadcaster(service, [])
+    assert await broadcaster.tick() is False
+    clock.now = bkk(2026, 11, 30, 7, 0).astimezone(UTC)
+    assert await broadcaster.tick() is True
+
+
+async def test_cancelling_skips_whoever_was_not_sent_to(service: WelfareService) -> None:
+    """Cancel after the run began: its pending recipients are skipped, the run closes."""
+    add_volunteers(service, "telegram", 2)
+    broadcast_id = scheduled(service)
+    with service.db.begin() as connection:
+        broadcasts.start_due(connection, service.clock())
+        run = broadcasts.claim_run(connection, "w", service.clock(), service.clock())
+        assert run is not None
+        broadcasts.materialize(connection, run, 2570, service.clock())
+        assert broadcasts.cancel(connection, broadcast_id, service.clock())
+    figures = report(service, broadcast_id)
+    assert figures["counts"] == {"telegram": {"skipped": 2}}
+    assert figures["reasons"] == {"cancelled": 2}
+    assert figures["finished_at"] is not None
