@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     quiet_hours: str = "21:00-07:00"
     # broadcast messages a second on Telegram (its limit is about 30 across chats)
     telegram_broadcast_rate: float = 28.0
+    # a worker holds a broadcast this long between renewals; after a crash, the wait to resume
+    broadcast_lease_seconds: float = 30.0
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""
 

@@ -25,7 +25,7 @@ from bot.service import WelfareService
 from storage import broadcasts
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)
 DRAFT_IDLE = timedelta(hours=24)
 TICK_SECONDS = 5.0
 
@@ -72,11 +72,14 @@ class Broadcaster:
         senders: Sequence[Sender],
         quiet: QuietHours | None = None,
         worker: str | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.service = service
         self.senders = {sender.platform: sender for sender in senders}
         self.quiet = quiet or QuietHours()
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        # how long a run stays claimed without renewal: after a crash, the wait to resume
+        self.lease = lease
         self._task: asyncio.Task[None] | None = None
 
     def start(self, every: float = TICK_SECONDS) -> None:
@@ -124,7 +127,7 @@ class Broadcaster:
             return False
         with self.service.db.begin() as connection:
             broadcasts.start_due(connection, now)
-            run = broadcasts.claim_run(connection, self.worker, now, now + LEASE)
+            run = broadcasts.claim_run(connection, self.worker, now, now + self.lease)
             if run is None:
                 return False
             broadcasts.materialize(connection, run, fiscal_year(now), now)
@@ -178,9 +181,9 @@ class Broadcaster:
     async def _keep_lease(self, run_id: int) -> None:
         """Renew the lease on a run; end (stopping the senders) if another worker took it."""
         while True:
-            await asyncio.sleep(LEASE.total_seconds() / 4)
+            await asyncio.sleep(self.lease.total_seconds() / 4)
             now = self.service.clock()
             with self.service.db.begin() as connection:
-                if not broadcasts.renew(connection, run_id, self.worker, now + LEASE):
+                if not broadcasts.renew(connection, run_id, self.worker, now + self.lease):
                     log.warning("lost the lease on broadcast run %s", run_id)
                     return

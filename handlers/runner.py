@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 
 import uvicorn
 
@@ -80,11 +81,10 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         await channel.start()
     courier = Courier(service, {channel.platform: channel.deliver for channel in channels})
     courier.start()
-    broadcaster = Broadcaster(
-        service,
-        broadcast_senders(settings, service, channels),
-        QuietHours.parse(settings.quiet_hours),
-    )
+    senders = broadcast_senders(settings, service, channels)
+    lease = timedelta(seconds=settings.broadcast_lease_seconds)
+    quiet = QuietHours.parse(settings.quiet_hours)
+    broadcaster = Broadcaster(service, senders, quiet, lease=lease)
     broadcaster.start()
     server: uvicorn.Server | None = None
     web_task: asyncio.Task[None] | None = None

@@ -107,6 +107,22 @@ class Proposal(Base):
     )
 
 
+class ProposalTotal(Base):
+    """Proposals and people affected per fiscal year, group, district and status, kept current.
+
+    Counts by group and district read this small table instead of a million proposals.
+    """
+
+    __tablename__ = "proposal_totals"
+
+    fiscal_year: Mapped[int] = mapped_column(primary_key=True)
+    target_group: Mapped[str] = mapped_column(String(32), primary_key=True)
+    district: Mapped[str] = mapped_column(String(8), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    proposals: Mapped[int] = mapped_column(default=0)
+    people: Mapped[int] = mapped_column(default=0)
+
+
 class ProposalPhoto(Base):
     """A photo attached to a proposal, kept by the platform's file id."""
 

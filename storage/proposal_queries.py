@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -11,11 +12,12 @@ from sqlalchemy.engine import RowMapping
 from bot.calendar import BANGKOK
 from bot.proposal_filter import ProposalFilter
 from storage import search
-from storage.models import Proposal, ProposalPhoto, StatusChange, Volunteer
+from storage.models import Proposal, ProposalPhoto, ProposalTotal, StatusChange, Volunteer
 
 P = Proposal.__table__.c
 V = Volunteer.__table__.c
 H = StatusChange.__table__.c
+T = ProposalTotal.__table__.c
 EXPORT_BATCH = 2000
 REFERENCE = re.compile(r"^[A-Z]{2,4}-\d{4}-\d{1,6}$", re.IGNORECASE)
 EXPORTED = (
@@ -31,9 +33,7 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, BANGKOK).astimezone(UTC)
 
 
-def conditions(
-    found: ProposalFilter, scope: Sequence[str] | None, fts: bool = False
-) -> list[ColumnElement[bool]]:
+def conditions(found: ProposalFilter, scope: Sequence[str] | None) -> list[ColumnElement[bool]]:
     """Return the WHERE conditions for a filter within the groups an officer may see."""
     where: list[ColumnElement[bool]] = []
     if scope is not None:
@@ -51,17 +51,14 @@ def conditions(
     if found.submitted_to is not None:
         where.append(P.submitted_at < _start_of(found.submitted_to + timedelta(days=1)))
     if found.keyword:
-        where.append(_keyword(found.keyword.strip(), fts))
+        where.append(_keyword(found.keyword.strip()))
     return where
 
 
-def _keyword(word: str, fts: bool) -> ColumnElement[bool]:
-    """Return the condition for a keyword: a reference number, or words in the texts."""
+def _keyword(word: str) -> ColumnElement[bool]:
+    """Return the condition for a keyword without an index: a reference, or LIKE on texts."""
     if REFERENCE.match(word):
         return P.reference == word.upper()
-    indexed = search.matching_ids(word) if fts else None
-    if indexed is not None:
-        return indexed
     return or_(
         P.problem.icontains(word, autoescape=True),
         P.solution.icontains(word, autoescape=True),
@@ -69,11 +66,25 @@ def _keyword(word: str, fts: bool) -> ColumnElement[bool]:
     )
 
 
-def _where(
-    connection: Connection, found: ProposalFilter, scope: Sequence[str] | None
-) -> list[ColumnElement[bool]]:
-    """Return the conditions for a filter on this database (with its search index, if any)."""
-    return conditions(found, scope, bool(found.keyword) and search.has_fts(connection))
+def _matching(
+    connection: Connection, found: ProposalFilter, scope: Sequence[str] | None, *columns: Any
+) -> tuple[Select[Any], ColumnElement[Any]]:
+    """Select columns of matching proposals; return the query and the id to order by.
+
+    With a keyword and SQLite's trigram index the index drives the query (joined, not
+    IN (…)), so the newest matches stream out in id order and a page stops early.
+    """
+    word = (found.keyword or "").strip()
+    if not search.usable(word) or REFERENCE.match(word) or not search.has_fts(connection):
+        return select(*columns).where(*conditions(found, scope)), P.id
+    hits = search.fts_table()
+    query = (
+        select(*columns)
+        .select_from(hits)
+        .join(Proposal, P.id == hits.c.rowid)
+        .where(search.match(word), *conditions(replace(found, keyword=None), scope))
+    )
+    return query, hits.c.rowid
 
 
 def newest(
@@ -84,13 +95,14 @@ def newest(
     limit: int = 10,
 ) -> list[RowMapping]:
     """Return a page of matching proposals, newest first, older than a proposal id."""
-    query = select(
+    query, order = _matching(
+        connection, found, scope,
         P.id, P.reference, P.target_group, P.district, P.status, P.submitted_at,
         P.people_affected, func.substr(P.problem, 1, 80).label("problem"),
-    ).where(*_where(connection, found, scope))  # fmt: skip
+    )  # fmt: skip
     if before_id is not None:
-        query = query.where(P.id < before_id)
-    return list(connection.execute(query.order_by(P.id.desc()).limit(limit)).mappings())
+        query = query.where(order < before_id)
+    return list(connection.execute(query.order_by(order.desc()).limit(limit)).mappings())
 
 
 def count(
@@ -100,7 +112,7 @@ def count(
     up_to: int | None = None,
 ) -> int:
     """Count matching proposals (stopping at up_to, where a page only says "more than")."""
-    matching = select(P.id).where(*_where(connection, found, scope))
+    matching, _order = _matching(connection, found, scope, P.id)
     if up_to is not None:
         matching = matching.limit(up_to)
     query = select(func.count()).select_from(matching.subquery())
@@ -139,16 +151,37 @@ def table(
     connection: Connection, found: ProposalFilter, scope: Sequence[str] | None
 ) -> list[RowMapping]:
     """Return proposals and people affected per target group and district."""
+    if not (found.keyword or found.submitted_from or found.submitted_to):
+        return _table_from_totals(connection, found, scope)
+    query, _order = _matching(
+        connection, found, scope,
+        P.target_group, P.district, func.count().label("proposals"),
+        func.coalesce(func.sum(P.people_affected), 0).label("people"),
+    )  # fmt: skip
+    return list(connection.execute(query.group_by(P.target_group, P.district)).mappings())
+
+
+def _table_from_totals(
+    connection: Connection, found: ProposalFilter, scope: Sequence[str] | None
+) -> list[RowMapping]:
+    """Sum the running totals (see storage/totals.py) instead of counting proposals."""
+    where: list[ColumnElement[bool]] = []
+    if scope is not None:
+        where.append(T.target_group.in_(list(scope)) if scope else false())
+    for column, chosen in ((T.target_group, found.target_groups), (T.district, found.districts),
+                           (T.status, found.statuses)):  # fmt: skip
+        if chosen:
+            where.append(column.in_(list(chosen)))
+    if found.fiscal_year is not None:
+        where.append(T.fiscal_year == found.fiscal_year)
+    proposals = func.sum(T.proposals)
     query = (
-        select(
-            P.target_group,
-            P.district,
-            func.count().label("proposals"),
-            func.coalesce(func.sum(P.people_affected), 0).label("people"),
-        )
-        .where(*_where(connection, found, scope))
-        .group_by(P.target_group, P.district)
-    )
+        select(T.target_group, T.district, proposals.label("proposals"),
+               func.sum(T.people).label("people"))
+        .where(*where)
+        .group_by(T.target_group, T.district)
+        .having(proposals > 0)
+    )  # fmt: skip
     return list(connection.execute(query).mappings())
 
 
@@ -167,29 +200,22 @@ def _latest(column: Any) -> Any:
 
 
 def export_query(
-    found: ProposalFilter, scope: Sequence[str] | None, fts: bool = False
+    connection: Connection, found: ProposalFilter, scope: Sequence[str] | None
 ) -> Select[Any]:
     """Return the query behind exports: proposals, volunteers and the latest comment."""
     columns = [getattr(P, name) for name in EXPORTED]
-    return (
-        select(
-            *columns,
-            *_volunteer_columns(),
-            _latest(H.comment).label("last_comment"),
-            _latest(H.agency).label("agency"),
-        )
-        .outerjoin(Volunteer, V.id == P.volunteer_id)
-        .where(*conditions(found, scope, fts))
-        .order_by(P.id)
-    )
+    query, _order = _matching(
+        connection, found, scope, *columns, *_volunteer_columns(),
+        _latest(H.comment).label("last_comment"), _latest(H.agency).label("agency"),
+    )  # fmt: skip
+    return query.outerjoin(Volunteer, V.id == P.volunteer_id).order_by(P.id)
 
 
 def stream(
     connection: Connection, found: ProposalFilter, scope: Sequence[str] | None
 ) -> Iterator[RowMapping]:
     """Yield matching proposals oldest first, a batch at a time, never all in memory."""
-    fts = bool(found.keyword) and search.has_fts(connection)
     result = connection.execution_options(yield_per=EXPORT_BATCH).execute(
-        export_query(found, scope, fts)
+        export_query(connection, found, scope)
     )
     yield from result.mappings()

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.calendar import utcnow
+from storage import totals
 from storage.models import (
     Conversation,
     Proposal,
@@ -114,6 +115,8 @@ def revise_proposal(
     ).first()
     if proposal is None:
         return None
+    connection = session.connection()
+    totals.add(connection, totals.current(connection, proposal.id), -1)
     for name, value in proposal_fields(answers).items():
         setattr(proposal, name, value)
     proposal.photos = [
@@ -132,6 +135,7 @@ def revise_proposal(
     proposal.status = "received"
     proposal.updated_at = now
     session.flush()
+    totals.add(connection, totals.current(connection, proposal.id))
     return proposal
 
 
@@ -169,6 +173,7 @@ def add_proposal(
     ]
     session.add(proposal)
     session.flush()
+    totals.add(session.connection(), totals.current(session.connection(), proposal.id))
     return proposal
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from storage import totals
 from storage.models import Proposal, ProposalPhoto, StatusChange
 
 P = Proposal.__table__.c
@@ -21,6 +22,7 @@ def change_status(
     agency: str | None = None,
 ) -> bool:
     """Move a proposal on from a status it still has; tell whether it moved (no race lost)."""
+    before = totals.current(connection, proposal_id)
     moved = connection.execute(
         update(Proposal)
         .where(P.id == proposal_id, P.status == from_status)
@@ -28,6 +30,8 @@ def change_status(
     ).rowcount
     if not moved:
         return False
+    totals.add(connection, before, -1)
+    totals.add(connection, {**before, "status": to_status})
     connection.execute(
         insert(StatusChange).values(
             proposal_id=proposal_id,

@@ -7,9 +7,8 @@ reading every proposal.
 
 import logging
 import sqlite3
-from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, column, select, table, text
+from sqlalchemy import Connection, TableClause, TextClause, column, table, text
 
 log = logging.getLogger(__name__)
 FTS = "proposals_fts"
@@ -83,16 +82,17 @@ def has_fts(connection: Connection) -> bool:
     return found.first() is not None
 
 
-def matching_ids(keyword: str) -> ColumnElement[bool] | None:
-    """Return a condition on proposals.id for a keyword, via FTS5 (None: too short for it)."""
-    if len(keyword) < MIN_LENGTH:
-        return None
-    phrase = '"' + keyword.replace('"', '""') + '"'
-    from storage.models import Proposal
+def usable(keyword: str) -> bool:
+    """Tell whether a keyword is long enough for the trigram index."""
+    return len(keyword) >= MIN_LENGTH
 
-    hits: Select[Any] = (
-        select(column("rowid"))
-        .select_from(table(FTS))
-        .where(text(f"{FTS} MATCH :phrase").bindparams(phrase=phrase))
-    )
-    return Proposal.__table__.c.id.in_(hits)
+
+def fts_table() -> TableClause:
+    """Return the trigram table, to join proposals to by rowid."""
+    return table(FTS, column("rowid"))
+
+
+def match(keyword: str) -> TextClause:
+    """Return the condition that the trigram table matches a keyword as a phrase."""
+    phrase = '"' + keyword.replace('"', '""') + '"'
+    return text(f"{FTS} MATCH :phrase").bindparams(phrase=phrase)

@@ -4,7 +4,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +22,8 @@ class BotProcess:
         env.update(settings)
         self.env = env
         self.proc: subprocess.Popen[str] | None = None
+        # what the bot logged, for a failing test to show
+        self.output: list[str] = []
 
     @property
     def database_url(self) -> str:
@@ -39,12 +43,18 @@ class BotProcess:
         if self.ready is None:
             return
         assert self.proc.stdout is not None
-        seen = []
+        seen = self.output
         for line in self.proc.stdout:
             seen.append(line)
             if self.ready in line:
+                # keep reading, so a full pipe never blocks the bot's logging
+                threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
                 return
         raise RuntimeError("the bot exited before it was ready:\n" + "".join(seen))
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.output.append(line)
 
     def kill(self) -> None:
         """Kill the process at once, as a power cut or the OOM killer would."""

@@ -1,14 +1,16 @@
-"""broadcasts and reminders
+"""broadcasts, reminders and proposal totals
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-29 05:23:41.607429
+Create Date: 2026-11-29 05:36:18.672637
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from storage import totals
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -35,6 +37,17 @@ def upgrade() -> None:
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_broadcasts_next_at"), ["next_at"], unique=False)
 
+    op.create_table(
+        "proposal_totals",
+        sa.Column("fiscal_year", sa.Integer(), nullable=False),
+        sa.Column("target_group", sa.String(length=32), nullable=False),
+        sa.Column("district", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("proposals", sa.Integer(), nullable=False),
+        sa.Column("people", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("fiscal_year", "target_group", "district", "status"),
+    )
+    totals.rebuild(op.get_bind())
     op.create_table(
         "broadcast_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -107,6 +120,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_broadcast_runs_broadcast_id"))
 
     op.drop_table("broadcast_runs")
+    op.drop_table("proposal_totals")
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_broadcasts_next_at"))
 

@@ -1,0 +1,46 @@
+"""Running totals of proposals per fiscal year, group, district and status.
+
+Every change to a proposal's year, group, district, status or people affected moves its
+totals in the same transaction, so counts never drift from the proposals themselves.
+"""
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.models import Proposal, ProposalTotal
+
+P = Proposal.__table__.c
+T = ProposalTotal.__table__.c
+KEY = ("fiscal_year", "target_group", "district", "status")
+
+
+def add(connection: Connection, row: dict[str, Any], sign: int = 1) -> None:
+    """Count one proposal in (sign 1) or out of (sign -1) the totals."""
+    values = {key: row[key] for key in KEY}
+    people = sign * int(row["people_affected"])
+    upsert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
+        ProposalTotal
+    ).values(**values, proposals=sign, people=people)
+    connection.execute(
+        upsert.on_conflict_do_update(
+            index_elements=list(KEY),
+            set_={"proposals": T.proposals + sign, "people": T.people + people},
+        )
+    )
+
+
+def current(connection: Connection, proposal_id: int) -> dict[str, Any]:
+    """Return the columns of a proposal that its totals follow."""
+    query = select(*(P[key] for key in KEY), P.people_affected).where(P.id == proposal_id)
+    return dict(connection.execute(query).mappings().one())
+
+
+def rebuild(connection: Connection) -> None:
+    """Recount every total from the proposals (after a bulk load, or in a migration)."""
+    connection.execute(delete(ProposalTotal))
+    grouped = select(
+        *(P[key] for key in KEY), func.count(), func.coalesce(func.sum(P.people_affected), 0)
+    ).group_by(*(P[key] for key in KEY))
+    connection.execute(insert(ProposalTotal).from_select([*KEY, "proposals", "people"], grouped))
