@@ -142,7 +142,7 @@ class Broadcaster:
         if sender is None:
             return True
         with self.service.db.begin() as connection:
-            waiting = len(broadcasts.pending(connection, run["id"], "line", limit=10**9))
+            waiting = broadcasts.count_pending(connection, run["id"], "line")
         if not waiting:
             return True
         left = await sender.quota_left()

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    bindparam,
     exists,
     false,
     func,
@@ -257,6 +258,22 @@ def pending(
     return list(connection.execute(query).mappings())
 
 
+def count_pending(connection: Connection, run_id: int, platform: str) -> int:
+    """Count a run's recipients on a platform still to be sent to."""
+    query = select(func.count()).where(
+        D.run_id == run_id, D.platform == platform, D.status.in_(("pending", "sending"))
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+# built once: Telegram records each recipient as its send ends, hundreds a second
+_MARK = (
+    update(BroadcastDelivery)
+    .where(D.id.in_(bindparam("ids", expanding=True)))
+    .values(status=bindparam("status"), reason=bindparam("reason"), updated_at=bindparam("now"))
+)
+
+
 def mark(
     connection: Connection,
     delivery_ids: Sequence[int],
@@ -265,11 +282,8 @@ def mark(
     reason: str | None = None,
 ) -> None:
     """Record what became of recipients."""
-    connection.execute(
-        update(BroadcastDelivery)
-        .where(D.id.in_(list(delivery_ids)))
-        .values(status=status, reason=reason, updated_at=now)
-    )
+    params = {"ids": list(delivery_ids), "status": status, "reason": reason, "now": now}
+    connection.execute(_MARK, params)
 
 
 Batch = tuple[int, str, list[int], list[str]]

@@ -157,8 +157,9 @@ async def test_an_idle_draft_gets_one_reminder_with_a_button_to_continue(
     assert quiet_free.remind_drafts() == 0, "reminders are off"
 
 
-async def test_nothing_starts_in_quiet_hours(service: WelfareService, clock: Clock) -> None:
+async def test_nothing_starts_in_quiet_hours(any_service: WelfareService, clock: Clock) -> None:
     """A broadcast due at night waits for the morning."""
+    service = any_service
     add_volunteers(service, "telegram", 1)
     clock.now = bkk(2026, 11, 29, 22, 0).astimezone(UTC)
     scheduled(service)
@@ -168,8 +169,9 @@ async def test_nothing_starts_in_quiet_hours(service: WelfareService, clock: Clo
     assert await broadcaster.tick() is True
 
 
-async def test_cancelling_skips_whoever_was_not_sent_to(service: WelfareService) -> None:
+async def test_cancelling_skips_whoever_was_not_sent_to(any_service: WelfareService) -> None:
     """Cancel after the run began: its pending recipients are skipped, the run closes."""
+    service = any_service
     add_volunteers(service, "telegram", 2)
     broadcast_id = scheduled(service)
     with service.db.begin() as connection:
@@ -182,3 +184,40 @@ async def test_cancelling_skips_whoever_was_not_sent_to(service: WelfareService)
     assert figures["counts"] == {"telegram": {"skipped": 2}}
     assert figures["reasons"] == {"cancelled": 2}
     assert figures["finished_at"] is not None
+
+
+def test_the_cli_creates_previews_schedules_lists_reports_and_cancels(
+    service: WelfareService,
+) -> None:
+    """`welfarebot broadcast …` as an administrator types it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from tests.test_exports import service_url
+
+    add_volunteers(service, "telegram", 2)
+    add_volunteers(service, "line", 1, district="5007")
+    env = {"DATABASE_URL": service_url(service)}
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, ["broadcast", *args], env=env)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    created = run("create", "--text", "ประชุมวันศุกร์", "--to", "telegram", "--at",
+                  "1/12/2569 09:00", "--every", "weekly")  # fmt: skip
+    assert "Telegram 2 คน, LINE 0 คน" in created
+    assert "welfarebot broadcast send 1" in created
+    assert "ทุกสัปดาห์" in run("preview", "1")
+    assert "xyz" in run("create", "--text", "x", "--to", "xyz", code=2)
+    assert th("bc.scheduled", id=1) in run("send", "1", "--no-wait")
+    assert "#1 is not a draft" in run("send", "1", "--no-wait", code=1)
+    assert th("bc.status.scheduled") in run("list")
+    figures = json.loads(run("report", "1", "--json"))
+    assert figures["status"] == "scheduled"
+    assert figures["counts"] == {}
+    assert th("bc.cancelled", id=1) in run("cancel", "1")
+    assert th("bc.status.cancelled") in run("report", "1")

@@ -22,23 +22,38 @@ ATTEMPTS = 5
 
 
 class Pacer:
-    """Spaces sends evenly at a rate, and stops them all for a while when Telegram asks."""
+    """A token bucket: sends at a steady rate, catching up a short lag by a small burst.
 
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self.next = time.monotonic()
+    The burst is what the limit leaves above the rate (limit 30, rate 28: 2), so a send
+    that was late because the process was busy is made up without exceeding the limit in
+    any second; a 429 empties the bucket and holds every send for its retry_after.
+    """
+
+    def __init__(self, rate: float, burst: float = 1.0) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, burst)
+        self.tokens = 1.0
+        self.stamp = time.monotonic()
+        self.paused_until = 0.0
 
     async def wait(self) -> None:
-        """Wait for the next free slot."""
-        now = time.monotonic()
-        slot = max(self.next, now)
-        self.next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        """Wait until a send is allowed, and take it."""
+        while True:
+            now = time.monotonic()
+            if now < self.paused_until:
+                await asyncio.sleep(self.paused_until - now)
+                continue
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
     def pause(self, wait: float) -> None:
         """Hold every send back for a number of seconds (a 429's retry_after)."""
-        self.next = max(self.next, time.monotonic() + wait)
+        self.paused_until = max(self.paused_until, time.monotonic() + wait)
+        self.tokens = 0.0
 
 
 class TelegramBroadcastSender:
@@ -46,10 +61,12 @@ class TelegramBroadcastSender:
 
     platform = PLATFORM
 
-    def __init__(self, service: WelfareService, bot: Bot, rate: float = DEFAULT_RATE) -> None:
+    def __init__(
+        self, service: WelfareService, bot: Bot, rate: float = DEFAULT_RATE, burst: float = 2.0
+    ) -> None:
         self.service = service
         self.bot = bot
-        self.pacer = Pacer(rate)
+        self.pacer = Pacer(rate, burst)
         self.retries_after = 0
         # sending now, or given up on for this pass (they stay pending for the next one)
         self._busy: set[int] = set()
