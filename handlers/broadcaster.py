@@ -20,6 +20,7 @@ from bot import views
 from bot.calendar import fiscal_year
 from bot.desk import Notice
 from bot.i18n import text
+from bot.messages import Reply
 from bot.schedule import QuietHours
 from bot.service import WelfareService
 from storage import broadcasts
@@ -150,8 +151,16 @@ class Broadcaster:
             return True
         reason = f"LINE quota: {waiting} recipients, {left} messages left this month"
         log.warning("broadcast %s refused: %s", run["broadcast_id"], reason)
+        platform, _, user = str(run["created_by"]).partition(":")
+        told = None
         with self.service.db.begin() as connection:
             broadcasts.refuse(connection, run["broadcast_id"], reason, self.service.clock())
+            if platform in self.senders:
+                language = self.service.default_language
+                refusal = text(language, "bc.refused", id=run["broadcast_id"], reason=reason)
+                told = self.service.queue(connection, Notice(platform, user, (Reply(refusal),)))
+        if told is not None and self.service.on_outbox is not None:
+            self.service.on_outbox(told)
         return False
 
     async def _send(self, run: RowMapping) -> None:

@@ -42,11 +42,12 @@ def scheduled(
     at: datetime | None = None,
     every: str | None = None,
     text_en: str | None = "Volunteers' meeting this Friday",
+    created_by: str = "test",
 ) -> int:
     """Create and schedule a broadcast; return its id."""
     now = service.clock()
     with service.db.begin() as connection:
-        broadcast_id = broadcasts.create(connection, "test", text_th, text_en,
+        broadcast_id = broadcasts.create(connection, created_by, text_th, text_en,
                                          audience or Audience(), at or now, every, now)  # fmt: skip
         broadcasts.schedule(connection, broadcast_id)
     return broadcast_id

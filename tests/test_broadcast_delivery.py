@@ -127,7 +127,8 @@ async def test_a_broadcast_beyond_the_line_quota_is_refused_before_anyone_gets_i
     add_volunteers(service, "telegram", 3)
     add_volunteers(service, "line", 30)
     line_fake.quota, line_fake.usage = 1000, 980
-    broadcast_id = scheduled(service, TEXT)
+    admin = add_volunteers(service, "telegram", 1, reminders_opt_out=True)[0]
+    broadcast_id = scheduled(service, TEXT, created_by=f"telegram:{admin}")
     broadcaster = Broadcaster(service, [senders.telegram, senders.line], QuietHours.parse(""))
     await broadcaster.tick()
     assert texts_per_chat(telegram_fake) == Counter()
@@ -139,6 +140,8 @@ async def test_a_broadcast_beyond_the_line_quota_is_refused_before_anyone_gets_i
     assert found is not None
     assert found["status"] == "refused"
     assert "30 recipients, 20 messages left" in found["refused"]
+    told = [d for d in service.undelivered("telegram") if d.recipient == admin]
+    assert told[0].replies[0].text == th("bc.refused", id=broadcast_id, reason=found["refused"])
 
 
 async def test_a_multicast_whose_answer_was_lost_is_resent_with_its_key_and_not_twice(

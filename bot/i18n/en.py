@@ -262,6 +262,7 @@ TEXTS: dict[str, str] = {
     "bc.status.sent": "sent",
     "bc.status.cancelled": "cancelled",
     "bc.status.refused": "refused",
+    "bc.refused": "Broadcast #{id} was not sent, to anyone: {reason}. Narrow the audience or raise the LINE quota, then create it again.",
     "bc.report": "Delivery report #{id} ({status}, {runs} runs)",
     "bc.report.platform": "{platform}: sent {sent}, pending {pending}, failed {failed}, skipped {skipped}",
     "bc.report.reason": "  • {reason}: {count}",

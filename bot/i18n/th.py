@@ -266,6 +266,7 @@ TEXTS: dict[str, str] = {
     "bc.status.sent": "ส่งแล้ว",
     "bc.status.cancelled": "ยกเลิก",
     "bc.status.refused": "ถูกปฏิเสธ",
+    "bc.refused": "ไม่สามารถส่ง #{id} ได้ และยังไม่มีใครได้รับ: {reason} กรุณาลดผู้รับหรือเพิ่มโควตา LINE แล้วสร้างใหม่",
     "bc.report": "รายงานการส่ง #{id} ({status}, {runs} รอบ)",
     "bc.report.platform": "{platform}: ส่งแล้ว {sent}, รอส่ง {pending}, ไม่สำเร็จ {failed}, ข้าม {skipped}",
     "bc.report.reason": "  • {reason}: {count}",
