@@ -75,6 +75,10 @@ class Desk:
         self, connection: Connection, platform: str, user_id: str, event: Input
     ) -> DeskTurn | None:
         """Answer a staff matter; None when the input is not one (or not this sender's)."""
+        if not isinstance(event, Text | Press) or (
+            isinstance(event, Press) and not event.data.startswith("s:")
+        ):
+            return None  # a volunteer's answer: spare the lookup on every event
         typed = event.text if isinstance(event, Text) else None
         command, rest = split_command(typed) if typed is not None else (None, "")
         if command == "join":

@@ -5,7 +5,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from bot.roles import Officer
@@ -23,12 +23,16 @@ def actor_of(platform: str, user_id: str) -> str:
     return f"{platform}:{user_id}"
 
 
+# built once: every inbound event asks whether its sender is staff
+_FIND = select(StaffMember.__table__).where(
+    S.platform == bindparam("platform"), S.platform_user_id == bindparam("user")
+)
+
+
 def find(connection: Connection, platform: str, user_id: str) -> RowMapping | None:
     """Return a staff member's row, or None for everyone else."""
-    query = select(StaffMember.__table__).where(
-        S.platform == platform, S.platform_user_id == user_id
-    )
-    return connection.execute(query).mappings().first()
+    found = connection.execute(_FIND, {"platform": platform, "user": user_id})
+    return found.mappings().first()
 
 
 def officer_of(row: RowMapping) -> Officer:
