@@ -91,16 +91,10 @@ def line_quota_left(settings: Settings) -> int | None:
     """Ask LINE how many messages are left this month (None: no limit, or LINE not set up)."""
     if not settings.line_enabled or settings.line_channel_access_token is None:
         return None
-    from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
+    from handlers.line.quota import quota_left
 
     token = settings.line_channel_access_token.get_secret_value()
-    config = Configuration(host=settings.line_api_base_url, access_token=token)
-    with ApiClient(config) as client:
-        api = MessagingApi(client)
-        quota = api.get_message_quota()
-        if quota.type != "limited" or quota.value is None:
-            return None
-        return max(0, quota.value - (api.get_message_quota_consumption().total_usage or 0))
+    return quota_left(settings.line_api_base_url, token)
 
 
 @app.command("send")

@@ -23,6 +23,7 @@ from bot.proposal_filter import (
     status_of,
     year_of,
 )
+from bot.province import load_province
 from bot.report import write_report
 from bot.service import WelfareService
 from bot.settings import Settings
@@ -51,8 +52,6 @@ def build_filter(options: tuple[Any, ...], province_code: str) -> ProposalFilter
     The options are groups, districts, statuses, year, from, to, keyword and --where words.
     """
     groups, districts, statuses, year, since, until, keyword, where = options
-    from bot.province import load_province
-
     province = load_province(province_code)
     base = parse_filter(where, province) if where else ProposalFilter()
 

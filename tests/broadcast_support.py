@@ -43,13 +43,15 @@ def scheduled(
     every: str | None = None,
     text_en: str | None = "Volunteers' meeting this Friday",
     created_by: str = "test",
+    draft: bool = False,
 ) -> int:
-    """Create and schedule a broadcast; return its id."""
+    """Create and (unless a draft is wanted) schedule a broadcast; return its id."""
     now = service.clock()
     with service.db.begin() as connection:
         broadcast_id = broadcasts.create(connection, created_by, text_th, text_en,
                                          audience or Audience(), at or now, every, now)  # fmt: skip
-        broadcasts.schedule(connection, broadcast_id)
+        if not draft:
+            broadcasts.schedule(connection, broadcast_id)
     return broadcast_id
 
 

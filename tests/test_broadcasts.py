@@ -221,3 +221,26 @@ def test_the_cli_creates_previews_schedules_lists_reports_and_cancels(
     assert figures["counts"] == {}
     assert th("bc.cancelled", id=1) in run("cancel", "1")
     assert th("bc.status.cancelled") in run("report", "1")
+
+
+def test_the_cli_refuses_to_send_beyond_the_line_quota(service: WelfareService) -> None:
+    """`broadcast send` asks LINE first and refuses, saying why, when the quota is too small."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from tests.fakes.line_api import FakeLine
+    from tests.fakes.line_api import app as line_app
+    from tests.fakes.loopback import serving
+    from tests.line_support import SECRET, TOKEN
+    from tests.test_exports import service_url
+
+    add_volunteers(service, "line", 3)
+    broadcast_id = scheduled(service, draft=True)
+    fake = FakeLine(quota=10, usage=9)
+    with serving(line_app(fake)) as server:
+        env = {"DATABASE_URL": service_url(service), "LINE_CHANNEL_SECRET": SECRET,
+               "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_API_BASE_URL": server.url}  # fmt: skip
+        result = CliRunner().invoke(app, ["broadcast", "send", str(broadcast_id)], env=env)
+    assert result.exit_code == 1
+    assert "3 recipients, 1 messages left" in result.output
+    assert fake.violations == []

@@ -9,6 +9,7 @@ from linebot.v3.messaging import ApiException, AsyncApiClient, AsyncMessagingApi
 
 from bot.service import WelfareService
 from handlers.broadcaster import Outcome
+from handlers.line.quota import remaining
 from storage import broadcasts
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,9 @@ class LineBroadcastSender:
         """Return the messages left this month (None when the plan has no limit)."""
         api = AsyncMessagingApi(self.client)
         quota = await api.get_message_quota()
-        if quota.type != "limited" or quota.value is None:
+        if quota.type != "limited":
             return None
-        used = await api.get_message_quota_consumption()
-        return max(0, quota.value - (used.total_usage or 0))
+        return remaining(quota, (await api.get_message_quota_consumption()).total_usage)
 
     async def send(
         self, run_id: int, texts: dict[str, str], record: Outcome, open_now: Callable[[], bool]
