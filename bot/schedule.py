@@ -35,16 +35,6 @@ class QuietHours:
             return self.start <= local < self.end
         return local >= self.start or local < self.end
 
-    def next_open(self, moment: datetime) -> datetime:
-        """Return the moment itself, or the end of the quiet hours it falls in."""
-        if not self.quiet(moment):
-            return moment
-        local = to_bangkok(moment)
-        end = datetime.combine(local.date(), self.end, BANGKOK)
-        if end <= local:
-            end += timedelta(days=1)
-        return end
-
 
 def next_due(due: datetime, every: str | None) -> datetime | None:
     """Return the run after one due at a moment: a day, week or month later (Bangkok time)."""

@@ -368,12 +368,6 @@ def report(connection: Connection, broadcast_id: int) -> dict[str, Any]:
     return {"counts": counts, "reasons": reasons, "runs": runs[0], "finished_at": runs[1]}
 
 
-def runs_active(connection: Connection) -> bool:
-    """Tell whether any run is unfinished (the sender has work)."""
-    found = connection.execute(select(R.id).where(R.finished_at.is_(None)).limit(1)).first()
-    return found is not None
-
-
 def idle_drafts(connection: Connection, idle_since: datetime, limit: int = 500) -> list[RowMapping]:
     """Return reachable, opted-in volunteers whose proposal draft has been idle, unreminded."""
     draft = Conversation.state["form"].as_string() == "proposal"
