@@ -91,7 +91,9 @@ class Desk:
         if isinstance(event, Press) and event.data.startswith("s:"):
             return self._press(connection, row, officer, desk, event.data[2:])
         if command is not None:
-            if desk.pop("await", None) is not None or desk.pop("bc", None) is not None:
+            # a command leaves whatever the desk was waiting for (a comment, a broadcast)
+            waiting = [desk.pop(key, None) for key in ("await", "bc")]
+            if any(w is not None for w in waiting):
                 staff.save_desk(connection, row["id"], desk)
             if command not in STAFF_COMMANDS or not officer.may(command):
                 return None
