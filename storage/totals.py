@@ -6,7 +6,7 @@ totals in the same transaction, so counts never drift from the proposals themsel
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import Proposal, ProposalTotal
@@ -16,25 +16,38 @@ T = ProposalTotal.__table__.c
 KEY = ("fiscal_year", "target_group", "district", "status")
 
 
+def _upsert(dialect: Any) -> Any:
+    """Build, once per dialect, the statement that moves one total by a proposal."""
+    insert_ = postgresql.insert if dialect is postgresql else sqlite.insert
+    statement = insert_(ProposalTotal).values(
+        **{key: bindparam(key) for key in KEY},
+        proposals=bindparam("sign"),
+        people=bindparam("people"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(KEY),
+        set_={
+            "proposals": T.proposals + bindparam("sign"),
+            "people": T.people + bindparam("people"),
+        },
+    )
+
+
+# built once: a submission moves one total, a status change or revision two
+_UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+_CURRENT = select(*(P[key] for key in KEY), P.people_affected).where(P.id == bindparam("id"))
+
+
 def add(connection: Connection, row: dict[str, Any], sign: int = 1) -> None:
     """Count one proposal in (sign 1) or out of (sign -1) the totals."""
-    values = {key: row[key] for key in KEY}
-    people = sign * int(row["people_affected"])
-    upsert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
-        ProposalTotal
-    ).values(**values, proposals=sign, people=people)
-    connection.execute(
-        upsert.on_conflict_do_update(
-            index_elements=list(KEY),
-            set_={"proposals": T.proposals + sign, "people": T.people + people},
-        )
-    )
+    params = {key: row[key] for key in KEY}
+    params |= {"sign": sign, "people": sign * int(row["people_affected"])}
+    connection.execute(_UPSERT[connection.dialect.name], params)
 
 
 def current(connection: Connection, proposal_id: int) -> dict[str, Any]:
     """Return the columns of a proposal that its totals follow."""
-    query = select(*(P[key] for key in KEY), P.people_affected).where(P.id == proposal_id)
-    return dict(connection.execute(query).mappings().one())
+    return dict(connection.execute(_CURRENT, {"id": proposal_id}).mappings().one())
 
 
 def rebuild(connection: Connection) -> None:
