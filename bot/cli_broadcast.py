@@ -12,9 +12,9 @@ from rich.table import Table
 from bot.audience import PLATFORMS, Audience, parse_audience
 from bot.calendar import fiscal_year
 from bot.cli_staff import actor
-from bot.desk_broadcasts import BroadcastDesk, report_text
+from bot.desk_broadcasts import report_text
 from bot.i18n import text
-from bot.schedule import EVERY, QuietHours, parse_when
+from bot.schedule import EVERY, parse_when
 from bot.service import WelfareService
 from bot.settings import Settings
 from bot.wiring import build_service
@@ -26,11 +26,6 @@ out = Console()
 LANGUAGE = "th"
 
 
-def _desk(service: WelfareService, settings: Settings) -> BroadcastDesk:
-    return BroadcastDesk(service.province, service.clock, LANGUAGE,
-                         QuietHours.parse(settings.quiet_hours))  # fmt: skip
-
-
 def _preview(service: WelfareService, settings: Settings, broadcast_id: int) -> dict[str, int]:
     with service.db.begin() as connection:
         found = broadcasts.get(connection, broadcast_id)
@@ -39,7 +34,7 @@ def _preview(service: WelfareService, settings: Settings, broadcast_id: int) -> 
             raise typer.Exit(1)
         audience = Audience.from_json(found["audience"])
         counts = broadcasts.preview(connection, audience, fiscal_year(service.clock()))
-    when = _desk(service, settings).when(found["next_at"], found["every"])
+    when = service.desk.broadcasts.when(found["next_at"], found["every"])
     out.print(text(LANGUAGE, "bc.preview", id=broadcast_id,
                    audience=audience.describe(LANGUAGE, service.province),
                    telegram=f"{counts.get('telegram', 0):,}", line=f"{counts.get('line', 0):,}",
@@ -158,7 +153,7 @@ def listing() -> None:
     """List recent broadcasts."""
     settings = Settings()
     service = build_service(settings)
-    desk = _desk(service, settings)
+    desk = service.desk.broadcasts
     with service.db.begin() as connection:
         rows = broadcasts.listing(connection, 50)
     table = Table("#", "status", "when", "to", "text")

@@ -25,6 +25,7 @@ from bot.proposal_filter import ProposalFilter, group_of, parse_filter, status_o
 from bot.province import Province
 from bot.questionnaire import TARGET_GROUPS
 from bot.roles import ADMIN, FACILITATOR, ROLES, STAFF_COMMANDS, Officer
+from bot.schedule import QuietHours
 from storage import proposal_queries as queries
 from storage import review, staff
 
@@ -64,12 +65,16 @@ class Desk:
     """Answers staff in chat from the database, within each officer's role."""
 
     def __init__(
-        self, province: Province, clock: Callable[[], datetime], language: str = "th"
+        self,
+        province: Province,
+        clock: Callable[[], datetime],
+        language: str = "th",
+        quiet: QuietHours | None = None,
     ) -> None:
         self.province = province
         self.clock = clock
         self.language = language
-        self.broadcasts = BroadcastDesk(province, clock, language)
+        self.broadcasts = BroadcastDesk(province, clock, language, quiet)
 
     def handle(
         self, connection: Connection, platform: str, user_id: str, event: Input

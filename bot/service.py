@@ -17,6 +17,7 @@ from bot.i18n import LANGUAGES, text
 from bot.messages import Input, Reply, Text, reply_from_json, reply_to_json
 from bot.province import Province
 from bot.questionnaire import PROFILE
+from bot.schedule import QuietHours
 from bot.state import (
     Effect,
     EraseMyData,
@@ -70,12 +71,13 @@ class WelfareService:
         province: Province,
         default_language: str = "th",
         clock: Callable[[], datetime] = utcnow,
+        quiet: QuietHours | None = None,
     ) -> None:
         self.db = db
         self.sessions = make_sessions(db)
         self.province = province
         self.engine = Engine(province)
-        self.desk = Desk(province, clock, default_language)
+        self.desk = Desk(province, clock, default_language, quiet)
         # called with each message queued for someone else (a notice), to send it right away
         self.on_outbox: Callable[[Delivery], None] | None = None
         self.default_language = default_language

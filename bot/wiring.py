@@ -2,6 +2,7 @@
 
 from bot.province import load_province
 from bot.roles import ADMIN
+from bot.schedule import QuietHours
 from bot.service import WelfareService
 from bot.settings import Settings
 from storage import staff
@@ -14,7 +15,10 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
     if migrate_sqlite and url.startswith("sqlite"):
         upgrade(url)
     service = WelfareService(
-        make_engine(url), load_province(settings.province), settings.bot_language
+        make_engine(url),
+        load_province(settings.province),
+        settings.bot_language,
+        quiet=QuietHours.parse(settings.quiet_hours),
     )
     ensure_admins(service, settings.admins)
     return service

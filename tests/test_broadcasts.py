@@ -242,3 +242,16 @@ def test_the_cli_refuses_to_send_beyond_the_line_quota(service: WelfareService) 
     assert result.exit_code == 1
     assert "3 recipients, 1 messages left" in result.output
     assert fake.violations == []
+
+
+def test_the_preview_names_the_configured_quiet_hours(sqlite_url: str, clock: Clock) -> None:
+    """ "Send now" is described with the quiet hours the bot was set up with."""
+    from bot.province import load_province
+    from storage.db import make_engine
+
+    service = WelfareService(make_engine(sqlite_url), load_province("CM"), "th", clock,
+                             quiet=QuietHours.parse("22:00-06:00"))  # fmt: skip
+    admin = make_staff(service, "boss", "admin")
+    admin.run(["/broadcast", "ประชุม", Press("s:bc:skip"), Press("s:bc:everyone")])
+    preview = admin.send(Press("s:bc:now"))[0].text
+    assert th("bc.when.now", quiet="22:00–06:00") in preview
