@@ -79,7 +79,7 @@ def proposal(
         text(language, "desk.show.submitted", date=format_date(found["submitted_at"], language)),
         "",
     ]
-    answers = _answers(found)
+    answers = found["answers"]
     for question in PROPOSAL.questions:
         if question.applies(answers) and question.key != "photos":
             label = text(language, f"label.{question.key}")
@@ -110,17 +110,6 @@ def proposal(
             if status != found["status"]
         )
     return Reply("\n".join(lines), buttons)
-
-
-def _answers(found: Mapping[Any, Any]) -> dict[str, Any]:
-    place: Any = found["location_text"]
-    if found["latitude"] is not None:
-        place = {"latitude": found["latitude"], "longitude": found["longitude"]}
-    keys = ("target_group", "subgroup", "subgroup_other", "problem", "people_affected", "district",
-            "help_received", "solution", "responsible", "responsible_other", "urgency")  # fmt: skip
-    answers = {key: found[key] for key in keys}
-    answers["location"] = place
-    return answers
 
 
 def stats(

@@ -33,7 +33,7 @@ from bot.state import (
     ToggleReminders,
     Who,
 )
-from storage import inbox, review, staff
+from storage import inbox, staff
 from storage import proposal_queries as queries
 from storage import repositories as repo
 from storage.db import make_sessions
@@ -186,8 +186,7 @@ class WelfareService:
             turn = self.engine.handle(state or State(), who, Text("/start"))
             replies += [Reply(text(who.language, "revise.unavailable")), *turn.replies]
             return turn.state
-        turn = self.engine.open_revision(who, action.reference,
-                                         review.answers_of(connection, proposal["id"]))  # fmt: skip
+        turn = self.engine.open_revision(who, action.reference, proposal["answers"])
         replies += turn.replies
         return turn.state
 

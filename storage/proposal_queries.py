@@ -13,6 +13,7 @@ from bot.calendar import BANGKOK
 from bot.proposal_filter import ProposalFilter
 from storage import search
 from storage.models import Proposal, ProposalPhoto, ProposalTotal, StatusChange, Volunteer
+from storage.repositories import answers_from
 
 P = Proposal.__table__.c
 V = Volunteer.__table__.c
@@ -144,6 +145,7 @@ def by_reference(connection: Connection, reference: str) -> dict[str, Any] | Non
     ]
     photos = select(ProposalPhoto.file_id).where(ProposalPhoto.proposal_id == row["id"])
     found["photos"] = list(connection.execute(photos.order_by(ProposalPhoto.position)).scalars())
+    found["answers"] = answers_from(found, found["photos"])
     return found
 
 

@@ -102,6 +102,20 @@ def proposal_fields(answers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def answers_from(row: Mapping[str, Any], photos: list[str]) -> dict[str, Any]:
+    """Return a stored proposal as the questionnaire answers it was made from."""
+    place: Any = row["location_text"]
+    if row["latitude"] is not None:
+        place = {"latitude": row["latitude"], "longitude": row["longitude"]}
+    keys = ("target_group", "subgroup", "subgroup_other", "problem", "people_affected",
+            "district", "help_received", "solution", "responsible", "responsible_other",
+            "urgency")  # fmt: skip
+    answers = {key: row[key] for key in keys if row[key] is not None}
+    answers["location"] = place
+    answers["photos"] = list(photos) or None
+    return answers
+
+
 def revise_proposal(
     session: Session, volunteer: Volunteer, reference: str, answers: dict[str, Any], now: datetime
 ) -> Proposal | None:

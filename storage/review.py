@@ -1,12 +1,11 @@
 """The review workflow in storage: status changes with their history, and resubmissions."""
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, update
 
 from storage import totals
-from storage.models import Proposal, ProposalPhoto, StatusChange
+from storage.models import Proposal, StatusChange
 
 P = Proposal.__table__.c
 
@@ -44,29 +43,3 @@ def change_status(
         )
     )
     return True
-
-
-def answers_of(connection: Connection, proposal_id: int) -> dict[str, Any]:
-    """Return a stored proposal as the questionnaire answers it was made from."""
-    row = connection.execute(select(Proposal.__table__).where(P.id == proposal_id)).mappings().one()
-    photos = select(ProposalPhoto.file_id).where(ProposalPhoto.proposal_id == proposal_id)
-    files = list(connection.execute(photos.order_by(ProposalPhoto.position)).scalars())
-    place: Any = row["location_text"]
-    if row["latitude"] is not None:
-        place = {"latitude": row["latitude"], "longitude": row["longitude"]}
-    answers = {
-        "target_group": row["target_group"],
-        "subgroup": row["subgroup"],
-        "subgroup_other": row["subgroup_other"],
-        "problem": row["problem"],
-        "people_affected": row["people_affected"],
-        "district": row["district"],
-        "location": place,
-        "photos": files or None,
-        "help_received": row["help_received"],
-        "solution": row["solution"],
-        "responsible": list(row["responsible"]),
-        "responsible_other": row["responsible_other"],
-        "urgency": row["urgency"],
-    }
-    return {k: v for k, v in answers.items() if v is not None or k in ("location", "photos")}

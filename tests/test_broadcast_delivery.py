@@ -3,6 +3,7 @@
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import Clock, en, th
 from tests.line_support import SECRET, TOKEN
 from tests.telegram_support import TOKEN as TELEGRAM_TOKEN
+from tests.test_broadcasts import bkk
 
 TEXT = "ขอเชิญประชุมอาสาสมัคร วันศุกร์นี้"
 
@@ -166,8 +168,6 @@ async def test_quiet_hours_pause_a_broadcast_which_resumes_in_the_morning(
     service: WelfareService, senders: Senders, telegram_fake: FakeTelegram, clock: Clock
 ) -> None:
     """At 21:00 sending stops with people still pending; at 07:00 they, and only they, get it."""
-    from datetime import UTC, timedelta
-
     users = add_volunteers(service, "telegram", 12)
     clock.now = datetime_bangkok(20, 59)
     broadcast_id = scheduled(service, TEXT)
@@ -192,13 +192,6 @@ async def test_quiet_hours_pause_a_broadcast_which_resumes_in_the_morning(
     assert texts_per_chat(telegram_fake) == Counter(users)
 
 
-def datetime_bangkok(hour: int, minute: int) -> "datetime":
+def datetime_bangkok(hour: int, minute: int) -> datetime:
     """Return 29 Nov 2026 at a Bangkok time, in UTC."""
-    from datetime import UTC
-
-    from tests.test_broadcasts import bkk
-
     return bkk(2026, 11, 29, hour, minute).astimezone(UTC)
-
-
-from datetime import datetime  # noqa: E402
