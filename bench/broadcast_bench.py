@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.province import load_province  # noqa: E402
-from bot.schedule import QuietHours  # noqa: E402
-from bot.service import WelfareService  # noqa: E402
+from bot.app.service import WelfareService  # noqa: E402
+from bot.domain.province import load_province  # noqa: E402
+from bot.domain.schedule import QuietHours  # noqa: E402
 from handlers.broadcaster import Broadcaster  # noqa: E402
 from handlers.line.broadcast import MULTICAST_SIZE, LineBroadcastSender  # noqa: E402
 from handlers.line.channel import LineChannel  # noqa: E402

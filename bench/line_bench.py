@@ -26,8 +26,8 @@ import uvicorn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.province import load_province  # noqa: E402
-from bot.service import WelfareService  # noqa: E402
+from bot.app.service import WelfareService  # noqa: E402
+from bot.domain.province import load_province  # noqa: E402
 from handlers.line.channel import LineChannel  # noqa: E402
 from handlers.web import create_app  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402

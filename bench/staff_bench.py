@@ -29,10 +29,10 @@ from sqlalchemy import insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.calendar import fiscal_year  # noqa: E402
-from bot.proposal_filter import STATUSES, ProposalFilter  # noqa: E402
-from bot.province import load_province  # noqa: E402
-from bot.questionnaire import SUBGROUPS, TARGET_GROUPS  # noqa: E402
+from bot.domain.calendar import fiscal_year  # noqa: E402
+from bot.domain.proposal_filter import STATUSES, ProposalFilter  # noqa: E402
+from bot.domain.province import load_province  # noqa: E402
+from bot.domain.questionnaire import SUBGROUPS, TARGET_GROUPS  # noqa: E402
 from storage import proposal_queries as queries  # noqa: E402
 from storage import search, totals  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
@@ -182,7 +182,7 @@ def measure(url: str) -> dict[str, Any]:
 
 def export_child(url: str, kind: str, rows: int, out: str) -> None:
     """Export the newest N proposals to a file (run in a child: its peak memory is its own)."""
-    from bot.exports import write_csv, write_xlsx
+    from bot.reports.exports import write_csv, write_xlsx
 
     engine = make_engine(url)
     with engine.connect() as connection:

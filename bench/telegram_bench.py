@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
-from bot.province import load_province  # noqa: E402
-from bot.service import WelfareService  # noqa: E402
+from bot.app.service import WelfareService  # noqa: E402
+from bot.domain.province import load_province  # noqa: E402
 from handlers.telegram.aiohttp_request import AiohttpRequest  # noqa: E402
 from handlers.telegram.channel import TelegramChannel  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402

@@ -35,8 +35,8 @@ from tests.transcripts import FIRST_PROPOSAL  # noqa: E402
 
 def expected_replies() -> list[int]:
     """Count the bot's messages for each step of the transcript, by running the real service."""
-    from bot.province import load_province
-    from bot.service import WelfareService
+    from bot.app.service import WelfareService
+    from bot.domain.province import load_province
     from handlers.telegram.render import render_all
     from storage.db import make_engine, upgrade
     from tests.helpers import Chat

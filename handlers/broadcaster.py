@@ -16,13 +16,13 @@ from typing import Protocol
 
 from sqlalchemy.engine import RowMapping
 
-from bot import views
-from bot.calendar import fiscal_year
-from bot.desk import Notice
-from bot.i18n import text
-from bot.messages import Reply
-from bot.schedule import QuietHours
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.conversation import views
+from bot.desk.staff_desk import Notice
+from bot.domain.calendar import fiscal_year
+from bot.domain.i18n import text
+from bot.domain.messages import Reply
+from bot.domain.schedule import QuietHours
 from storage import broadcasts
 
 log = logging.getLogger(__name__)

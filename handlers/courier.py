@@ -5,7 +5,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from bot.service import Delivery, WelfareService
+from bot.app.service import Delivery, WelfareService
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import uvicorn
 
-from bot.schedule import QuietHours
-from bot.service import WelfareService
-from bot.settings import Settings
+from bot.app.service import WelfareService
+from bot.app.settings import Settings
+from bot.domain.schedule import QuietHours
 from handlers.broadcaster import Broadcaster, Sender
 from handlers.courier import Courier
 from handlers.line.broadcast import LineBroadcastSender

@@ -4,9 +4,9 @@ import sys
 import uuid
 from typing import TextIO
 
-from bot.messages import Button, Input, Press, Reply, Text, Unsupported
-from bot.normalize import ascii_digits
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.messages import Button, Input, Press, Reply, Text, Unsupported
+from bot.domain.normalize import ascii_digits
 
 PLATFORM = "terminal"
 

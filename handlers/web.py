@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.i18n import text
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.i18n import text
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

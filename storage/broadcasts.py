@@ -18,9 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 
-from bot.audience import PLATFORMS, Audience
-from bot.calendar import as_utc
-from bot.schedule import next_due
+from bot.domain.audience import PLATFORMS, Audience
+from bot.domain.calendar import as_utc
+from bot.domain.schedule import next_due
 from storage.models import (
     Broadcast,
     BroadcastDelivery,

@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.calendar import utcnow
+from bot.domain.calendar import utcnow
 from storage.models import Conversation, InboundEvent, OutboxMessage, Volunteer
 
 _events = cast(Table, InboundEvent.__table__)

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.calendar import utcnow
+from bot.domain.calendar import utcnow
 
 
 class Base(DeclarativeBase):

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, false, func, or_, select
 from sqlalchemy.engine import RowMapping
 
-from bot.calendar import BANGKOK
-from bot.proposal_filter import ProposalFilter
+from bot.domain.calendar import BANGKOK
+from bot.domain.proposal_filter import ProposalFilter
 from storage import search
 from storage.models import Proposal, ProposalPhoto, ProposalTotal, StatusChange, Volunteer
 from storage.repositories import answers_from

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.calendar import utcnow
+from bot.domain.calendar import utcnow
 from storage import totals
 from storage.models import (
     Conversation,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
-from bot.roles import Officer
+from bot.domain.roles import Officer
 from storage.models import AuditEntry, ExportFile, StaffInvite, StaffMember
 
 S = StaffMember.__table__.c

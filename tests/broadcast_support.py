@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from bot.audience import Audience
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.audience import Audience
 from storage import broadcasts
 from storage.models import Volunteer
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.province import load_province
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.province import load_province
 from storage.db import make_engine, normalize_url, upgrade
 from storage.models import Base
 from tests.helpers import Chat, Clock

@@ -4,9 +4,9 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.i18n import text
-from bot.messages import Input, Reply, Text
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.i18n import text
+from bot.domain.messages import Input, Reply, Text
 
 
 @dataclass

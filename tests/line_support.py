@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.messages import Contact, Input, Location, Photo, Press, Text
+from bot.domain.messages import Contact, Input, Location, Photo, Press, Text
 from tests.fakes.line_api import FakeLine
 
 SECRET = "line-channel-secret-for-tests"

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.calendar import fiscal_year
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.calendar import fiscal_year
 from storage import repositories as repo
 from storage import staff
 from storage.models import Volunteer

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 
-from bot.messages import Contact, Input, Location, Photo, Press, Text
+from bot.domain.messages import Contact, Input, Location, Photo, Press, Text
 from handlers.web import create_app
 from tests.fakes.telegram_api import FakeTelegram, Updates
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.province import load_province
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.province import load_province
 from handlers.telegram.broadcast import IN_FLIGHT
 from storage.db import make_engine, upgrade
 from tests.bot_process import BotProcess

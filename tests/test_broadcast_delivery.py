@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.audience import Audience
-from bot.schedule import QuietHours
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.audience import Audience
+from bot.domain.schedule import QuietHours
 from handlers.broadcaster import Broadcaster
 from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel

@@ -2,12 +2,12 @@
 
 from datetime import UTC, datetime, time, timedelta
 
-from bot.audience import Audience, parse_audience
-from bot.calendar import BANGKOK
-from bot.messages import Press
-from bot.province import load_province
-from bot.schedule import QuietHours, next_due
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.audience import Audience, parse_audience
+from bot.domain.calendar import BANGKOK
+from bot.domain.messages import Press
+from bot.domain.province import load_province
+from bot.domain.schedule import QuietHours, next_due
 from handlers.broadcaster import Broadcaster
 from storage import broadcasts
 from tests.broadcast_support import add_volunteers, report, scheduled
@@ -192,7 +192,7 @@ def test_the_cli_creates_previews_schedules_lists_reports_and_cancels(
 
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from handlers.cli.main import app
     from tests.test_exports import service_url
 
     add_volunteers(service, "telegram", 2)
@@ -225,7 +225,7 @@ def test_the_cli_refuses_to_send_beyond_the_line_quota(service: WelfareService) 
     """`broadcast send` asks LINE first and refuses, saying why, when the quota is too small."""
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from handlers.cli.main import app
     from tests.fakes.line_api import FakeLine
     from tests.fakes.line_api import app as line_app
     from tests.fakes.loopback import serving
@@ -246,7 +246,7 @@ def test_the_cli_refuses_to_send_beyond_the_line_quota(service: WelfareService) 
 
 def test_the_preview_names_the_configured_quiet_hours(sqlite_url: str, clock: Clock) -> None:
     """ "Send now" is described with the quiet hours the bot was set up with."""
-    from bot.province import load_province
+    from bot.domain.province import load_province
     from storage.db import make_engine
 
     service = WelfareService(make_engine(sqlite_url), load_province("CM"), "th", clock,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.calendar import BANGKOK, fiscal_year, format_date
+from bot.domain.calendar import BANGKOK, fiscal_year, format_date
 
 
 @pytest.mark.parametrize(

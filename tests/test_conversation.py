@@ -2,9 +2,9 @@
 
 from sqlalchemy import func, select
 
-from bot.i18n import CATALOGUES
-from bot.messages import MAX_BUTTON_DATA, Contact, Location, Photo, Press, Text, Unsupported
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.i18n import CATALOGUES
+from bot.domain.messages import MAX_BUTTON_DATA, Contact, Location, Photo, Press, Text, Unsupported
 from storage.models import Conversation, InboundEvent, Proposal, Volunteer
 from tests.conftest import make_service
 from tests.helpers import Chat, Clock, en, th

@@ -10,9 +10,9 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.messages import Press
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.messages import Press
+from handlers.cli.main import app
 from storage import staff
 from tests.helpers import Chat, th
 from tests.staff_support import add_proposals, make_staff
@@ -148,8 +148,8 @@ def test_the_first_administrator_comes_from_the_settings(
     service: WelfareService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ADMINS names administrators, who then have the whole desk."""
-    from bot.settings import Settings
-    from bot.wiring import build_service
+    from bot.app.settings import Settings
+    from bot.app.wiring import build_service
 
     monkeypatch.setenv("ADMINS", "telegram:7, line:Uabc")
     monkeypatch.setenv("DATABASE_URL", service_url(service))

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.messages import Press
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.messages import Press
 from handlers.line.channel import LineChannel
 from storage.models import InboundEvent, Proposal, Volunteer
 from tests.fakes.line_api import FakeLine, app

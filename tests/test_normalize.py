@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.normalize import THAI_DIGITS, ascii_digits, clean_text, parse_count, parse_phone
+from bot.domain.normalize import THAI_DIGITS, ascii_digits, clean_text, parse_count, parse_phone
 
 
 @pytest.mark.parametrize(

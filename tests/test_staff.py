@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.messages import Press, Reply
-from bot.proposal_filter import parse_filter
-from bot.province import load_province
-from bot.roles import ROLES, STAFF_COMMANDS
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.messages import Press, Reply
+from bot.domain.proposal_filter import parse_filter
+from bot.domain.province import load_province
+from bot.domain.roles import ROLES, STAFF_COMMANDS
 from storage import staff
 from tests.helpers import Chat, Clock, en, th
 from tests.staff_support import add_proposals, make_staff

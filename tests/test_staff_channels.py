@@ -9,9 +9,9 @@ import httpx
 import openpyxl
 import pytest
 
-from bot.desk import Notice
-from bot.messages import Reply
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.desk.staff_desk import Notice
+from bot.domain.messages import Reply
 from handlers.courier import Courier
 from handlers.line.channel import LineChannel
 from handlers.telegram.channel import TelegramChannel

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from bot.messages import Press
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.messages import Press
 from storage import inbox
 from storage.db import make_engine
 from storage.models import Base, Proposal, Volunteer

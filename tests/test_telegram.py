@@ -6,9 +6,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.i18n import text
-from bot.messages import Contact, Press
-from bot.service import WelfareService
+from bot.app.service import WelfareService
+from bot.domain.i18n import text
+from bot.domain.messages import Contact, Press
 from handlers.telegram.channel import TelegramChannel
 from storage.models import InboundEvent, Proposal, Volunteer
 from tests.fakes.loopback import serving

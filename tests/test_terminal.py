@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.calendar import fiscal_year, utcnow
+from bot.domain.calendar import fiscal_year, utcnow
 from tests.helpers import th
 
 ROOT = Path(__file__).resolve().parent.parent

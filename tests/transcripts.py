@@ -1,6 +1,6 @@
 """Whole conversations as neutral steps, shared by engine, channel and crash tests and the bench."""
 
-from bot.messages import Input, Photo, Press, Text
+from bot.domain.messages import Input, Photo, Press, Text
 
 # A first-time volunteer: consent, profile, one complete proposal, submit.
 FIRST_PROPOSAL: list[Input] = [

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from linebot.v3.messaging import ApiException, AsyncApiClient, AsyncMessagingApi
 
-from bot.service import WelfareService
+from bot.app.service import WelfareService
 from handlers.broadcaster import Outcome
 from handlers.line.quota import remaining
 from storage import broadcasts

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.i18n import text
-from bot.messages import Reply
-from bot.service import Delivery, WelfareService
+from bot.app.service import Delivery, WelfareService
+from bot.domain.i18n import text
+from bot.domain.messages import Reply
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
 from handlers.ordering import InOrder

@@ -9,7 +9,7 @@ from linebot.v3.webhooks import (
     TextMessageContent,
 )
 
-from bot.messages import Input, Location, Photo, Press, Text, Unsupported
+from bot.domain.messages import Input, Location, Photo, Press, Text, Unsupported
 
 # following (or unblocking) the bot says hello: a stranger is asked for consent, a volunteer
 # who blocked the bot and came back continues where they were

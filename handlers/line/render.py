@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from bot.messages import (
+from bot.domain.messages import (
     SHARE_LOCATION,
     SHARE_PHONE,
     SHARE_PHOTO,

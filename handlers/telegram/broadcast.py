@@ -9,7 +9,7 @@ from sqlalchemy.engine import RowMapping
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from bot.service import WelfareService
+from bot.app.service import WelfareService
 from handlers.broadcaster import Outcome
 from handlers.telegram.channel import PLATFORM, seconds
 from storage import broadcasts

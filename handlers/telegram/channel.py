@@ -21,9 +21,9 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.i18n import LANGUAGES, text
-from bot.messages import Input, Reply
-from bot.service import Delivery, WelfareService
+from bot.app.service import Delivery, WelfareService
+from bot.domain.i18n import LANGUAGES, text
+from bot.domain.messages import Input, Reply
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
 from handlers.telegram.processor import PerUserUpdateProcessor

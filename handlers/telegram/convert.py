@@ -2,7 +2,7 @@
 
 from telegram import CallbackQuery, Message
 
-from bot.messages import Contact, Input, Location, Photo, Press, Text, Unsupported
+from bot.domain.messages import Contact, Input, Location, Photo, Press, Text, Unsupported
 
 # message attributes the bot cannot read, in the order Telegram documents them
 _UNSUPPORTED = (

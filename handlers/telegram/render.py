@@ -11,7 +11,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.messages import SHARE_LOCATION, SHARE_PHONE, SHARE_PHOTO, Button, Reply, fold_notes
+from bot.domain.messages import SHARE_LOCATION, SHARE_PHONE, SHARE_PHOTO, Button, Reply, fold_notes
 
 MAX_TEXT = 4096
 # labels up to this many characters share a row of two

@@ -8,11 +8,11 @@ from sqlalchemy import Connection
 from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from bot.exports import BE_DATE_FORMAT, COLUMNS, LANGUAGE, headers, values
-from bot.i18n import text
-from bot.proposal_filter import ProposalFilter
-from bot.province import Province
-from bot.questionnaire import TARGET_GROUPS
+from bot.domain.i18n import text
+from bot.domain.proposal_filter import ProposalFilter
+from bot.domain.province import Province
+from bot.domain.questionnaire import TARGET_GROUPS
+from bot.reports.exports import BE_DATE_FORMAT, COLUMNS, LANGUAGE, headers, values
 from storage import proposal_queries as queries
 
 

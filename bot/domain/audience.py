@@ -3,11 +3,11 @@
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.i18n import LANGUAGES, text
-from bot.normalize import clean_text
-from bot.proposal_filter import district_of, group_of
-from bot.province import Province
-from bot.questionnaire import NETWORK_TYPES
+from bot.domain.i18n import LANGUAGES, text
+from bot.domain.normalize import clean_text
+from bot.domain.proposal_filter import district_of, group_of
+from bot.domain.province import Province
+from bot.domain.questionnaire import NETWORK_TYPES
 
 PLATFORMS = ("telegram", "line")
 

@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bot.calendar import format_date
-from bot.cli_staff import actor
-from bot.desk_views import SETTABLE, district_name
-from bot.exports import write_csv, write_xlsx
-from bot.i18n import text
-from bot.proposal_filter import (
+from bot.app.service import WelfareService
+from bot.app.settings import Settings
+from bot.app.wiring import build_service
+from bot.desk.views import SETTABLE, district_name
+from bot.domain.calendar import format_date
+from bot.domain.i18n import text
+from bot.domain.proposal_filter import (
     ProposalFilter,
     district_of,
     group_of,
@@ -23,11 +24,10 @@ from bot.proposal_filter import (
     status_of,
     year_of,
 )
-from bot.province import load_province
-from bot.report import write_report
-from bot.service import WelfareService
-from bot.settings import Settings
-from bot.wiring import build_service
+from bot.domain.province import load_province
+from bot.reports.exports import write_csv, write_xlsx
+from bot.reports.fiscal_report import write_report
+from handlers.cli.staff import actor
 from storage import proposal_queries as queries
 from storage import review, staff
 
@@ -131,8 +131,8 @@ def list_proposals(
 @app.command("show")
 def show(reference: str, output: str = FORMAT) -> None:
     """Show one proposal in full, with its history."""
-    from bot.desk_views import proposal
-    from bot.roles import ADMIN, Officer
+    from bot.desk.views import proposal
+    from bot.domain.roles import ADMIN, Officer
 
     service = build_service(Settings())
     with service.db.begin() as connection:

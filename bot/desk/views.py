@@ -3,13 +3,13 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.calendar import format_date
-from bot.i18n import text
-from bot.messages import Button, Reply
-from bot.province import Province
-from bot.questionnaire import PROPOSAL, TARGET_GROUPS
-from bot.roles import STAFF_COMMANDS, Officer, mask_name, mask_phone
-from bot.views import format_value
+from bot.conversation.views import format_value
+from bot.domain.calendar import format_date
+from bot.domain.i18n import text
+from bot.domain.messages import Button, Reply
+from bot.domain.province import Province
+from bot.domain.questionnaire import PROPOSAL, TARGET_GROUPS
+from bot.domain.roles import STAFF_COMMANDS, Officer, mask_name, mask_phone
 
 PAGE = 10
 # statuses staff set by hand; "received" only comes back with a resubmission

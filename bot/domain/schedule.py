@@ -4,9 +4,9 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from bot.calendar import BANGKOK, to_bangkok
-from bot.normalize import ascii_digits
-from bot.proposal_filter import parse_date
+from bot.domain.calendar import BANGKOK, to_bangkok
+from bot.domain.normalize import ascii_digits
+from bot.domain.proposal_filter import parse_date
 
 EVERY = ("daily", "weekly", "monthly")
 

@@ -5,11 +5,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date
 from typing import Any
 
-from bot.calendar import BE_OFFSET
-from bot.i18n import LANGUAGES, text
-from bot.normalize import ascii_digits, clean_text
-from bot.province import Province
-from bot.questionnaire import TARGET_GROUPS
+from bot.domain.calendar import BE_OFFSET
+from bot.domain.i18n import LANGUAGES, text
+from bot.domain.normalize import ascii_digits, clean_text
+from bot.domain.province import Province
+from bot.domain.questionnaire import TARGET_GROUPS
 
 STATUSES = ("received", "in_review", "accepted", "forwarded", "needs_revision", "not_accepted")
 _DATE = r"(\d{1,2})/(\d{1,2})/(\d{4})"

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from bot.calendar import BE_OFFSET, to_bangkok
-from bot.i18n import CATALOGUES, text
-from bot.province import Province
-from bot.roles import mask_name, mask_phone
-from bot.xlsx_stream import write_table
+from bot.domain.calendar import BE_OFFSET, to_bangkok
+from bot.domain.i18n import CATALOGUES, text
+from bot.domain.province import Province
+from bot.domain.roles import mask_name, mask_phone
+from bot.reports.xlsx_stream import write_table
 
 # Excel's locale code for the Thai Buddhist calendar (xx=01 western digits, yy=07 Thai calendar)
 BE_DATE_FORMAT = "[$-1070000]d/m/yyyy hh:mm"

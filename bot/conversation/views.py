@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.calendar import format_date
-from bot.i18n import has, text
-from bot.messages import (
+from bot.conversation.state import State
+from bot.domain.calendar import format_date
+from bot.domain.i18n import has, text
+from bot.domain.messages import (
     SHARE_LOCATION,
     SHARE_PHONE,
     SHARE_PHOTO,
@@ -15,10 +16,9 @@ from bot.messages import (
     CardRow,
     Reply,
 )
-from bot.normalize import Phone
-from bot.province import Province
-from bot.questionnaire import Form, Kind, Question
-from bot.state import State
+from bot.domain.normalize import Phone
+from bot.domain.province import Province
+from bot.domain.questionnaire import Form, Kind, Question
 
 CARD_VALUE_LIMIT = 300
 

@@ -1,10 +1,10 @@
 """Builds the service from settings: database, migrations, province."""
 
-from bot.province import load_province
-from bot.roles import ADMIN
-from bot.schedule import QuietHours
-from bot.service import WelfareService
-from bot.settings import Settings
+from bot.app.service import WelfareService
+from bot.app.settings import Settings
+from bot.domain.province import load_province
+from bot.domain.roles import ADMIN
+from bot.domain.schedule import QuietHours
 from storage import staff
 from storage.db import make_engine, normalize_url, upgrade
 

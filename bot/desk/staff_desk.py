@@ -14,18 +14,18 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
-from bot import desk_views as views
-from bot.calendar import to_bangkok
-from bot.desk_broadcasts import BroadcastDesk
-from bot.exports import write_csv, write_xlsx
-from bot.i18n import text
-from bot.messages import Button, Document, Input, Press, Reply, Text
-from bot.normalize import clean_text
-from bot.proposal_filter import ProposalFilter, group_of, parse_filter, status_of
-from bot.province import Province
-from bot.questionnaire import TARGET_GROUPS
-from bot.roles import ADMIN, FACILITATOR, ROLES, STAFF_COMMANDS, Officer
-from bot.schedule import QuietHours
+from bot.desk import views
+from bot.desk.broadcasts import BroadcastDesk
+from bot.domain.calendar import to_bangkok
+from bot.domain.i18n import text
+from bot.domain.messages import Button, Document, Input, Press, Reply, Text
+from bot.domain.normalize import clean_text
+from bot.domain.proposal_filter import ProposalFilter, group_of, parse_filter, status_of
+from bot.domain.province import Province
+from bot.domain.questionnaire import TARGET_GROUPS
+from bot.domain.roles import ADMIN, FACILITATOR, ROLES, STAFF_COMMANDS, Officer
+from bot.domain.schedule import QuietHours
+from bot.reports.exports import write_csv, write_xlsx
 from storage import proposal_queries as queries
 from storage import review, staff
 

@@ -7,11 +7,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.desk import PLATFORMS, parse_groups
-from bot.i18n import text
-from bot.roles import FACILITATOR, ROLES
-from bot.settings import Settings
-from bot.wiring import build_service
+from bot.app.settings import Settings
+from bot.app.wiring import build_service
+from bot.desk.staff_desk import PLATFORMS, parse_groups
+from bot.domain.i18n import text
+from bot.domain.roles import FACILITATOR, ROLES
 from storage import staff
 
 app = typer.Typer(help="Manage staff: administrators, staff, facilitators and viewers.",

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.messages import Reply
+from bot.domain.messages import Reply
 
 REVIEW = "review"
 

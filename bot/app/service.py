@@ -9,16 +9,9 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session
 
-from bot import views
-from bot.calendar import fiscal_year, utcnow
-from bot.desk import Desk, Notice
-from bot.engine import Engine
-from bot.i18n import LANGUAGES, text
-from bot.messages import Input, Reply, Text, reply_from_json, reply_to_json
-from bot.province import Province
-from bot.questionnaire import PROFILE
-from bot.schedule import QuietHours
-from bot.state import (
+from bot.conversation import views
+from bot.conversation.engine import Engine
+from bot.conversation.state import (
     Effect,
     EraseMyData,
     GiveConsent,
@@ -33,6 +26,13 @@ from bot.state import (
     ToggleReminders,
     Who,
 )
+from bot.desk.staff_desk import Desk, Notice
+from bot.domain.calendar import fiscal_year, utcnow
+from bot.domain.i18n import LANGUAGES, text
+from bot.domain.messages import Input, Reply, Text, reply_from_json, reply_to_json
+from bot.domain.province import Province
+from bot.domain.questionnaire import PROFILE
+from bot.domain.schedule import QuietHours
 from storage import inbox, staff
 from storage import proposal_queries as queries
 from storage import repositories as repo

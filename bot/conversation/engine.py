@@ -3,13 +3,8 @@
 from dataclasses import replace
 from typing import Any
 
-from bot import views
-from bot.i18n import LANGUAGES, text, words
-from bot.messages import Contact, Input, Location, Photo, Press, Reply, Text, Unsupported
-from bot.normalize import ascii_digits, clean_text, parse_count, parse_phone
-from bot.province import Province
-from bot.questionnaire import CONSENT_VERSION, FORMS, PROFILE, PROPOSAL, Form, Kind, Question
-from bot.state import (
+from bot.conversation import views
+from bot.conversation.state import (
     REVIEW,
     Action,
     EraseMyData,
@@ -26,6 +21,11 @@ from bot.state import (
     Turn,
     Who,
 )
+from bot.domain.i18n import LANGUAGES, text, words
+from bot.domain.messages import Contact, Input, Location, Photo, Press, Reply, Text, Unsupported
+from bot.domain.normalize import ascii_digits, clean_text, parse_count, parse_phone
+from bot.domain.province import Province
+from bot.domain.questionnaire import CONSENT_VERSION, FORMS, PROFILE, PROPOSAL, Form, Kind, Question
 
 COMMANDS = (
     "start",

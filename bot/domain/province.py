@@ -41,7 +41,9 @@ class Province:
 @cache
 def load_province(code: str = "CM") -> Province:
     """Load a province by its code from the bundled data file."""
-    raw = json.loads(resources.files("bot.data").joinpath("provinces.json").read_text("utf-8"))
+    raw = json.loads(
+        resources.files("bot.domain.data").joinpath("provinces.json").read_text("utf-8")
+    )
     if code not in raw:
         raise ValueError(f"unknown province {code!r}; known: {', '.join(sorted(raw))}")
     entry = raw[code]

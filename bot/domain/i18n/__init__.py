@@ -1,6 +1,6 @@
 """The text catalogues, one per language (Thai first), and lookup of a text by key."""
 
-from bot.i18n import en, th
+from bot.domain.i18n import en, th
 
 CATALOGUES: dict[str, dict[str, str]] = {"th": th.TEXTS, "en": en.TEXTS}
 LANGUAGES = tuple(CATALOGUES)

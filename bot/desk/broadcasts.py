@@ -7,13 +7,13 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
-from bot.audience import Audience, parse_audience
-from bot.calendar import fiscal_year, format_date
-from bot.i18n import text
-from bot.messages import Button, Reply
-from bot.province import Province
-from bot.roles import Officer
-from bot.schedule import QuietHours, parse_when
+from bot.domain.audience import Audience, parse_audience
+from bot.domain.calendar import fiscal_year, format_date
+from bot.domain.i18n import text
+from bot.domain.messages import Button, Reply
+from bot.domain.province import Province
+from bot.domain.roles import Officer
+from bot.domain.schedule import QuietHours, parse_when
 from storage import broadcasts, staff
 
 MAX_TEXT = 2000

@@ -9,15 +9,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from bot.audience import PLATFORMS, Audience, parse_audience
-from bot.calendar import fiscal_year
-from bot.cli_staff import actor
-from bot.desk_broadcasts import report_text
-from bot.i18n import text
-from bot.schedule import EVERY, parse_when
-from bot.service import WelfareService
-from bot.settings import Settings
-from bot.wiring import build_service
+from bot.app.service import WelfareService
+from bot.app.settings import Settings
+from bot.app.wiring import build_service
+from bot.desk.broadcasts import report_text
+from bot.domain.audience import PLATFORMS, Audience, parse_audience
+from bot.domain.calendar import fiscal_year
+from bot.domain.i18n import text
+from bot.domain.schedule import EVERY, parse_when
+from handlers.cli.staff import actor
 from storage import broadcasts, staff
 
 app = typer.Typer(help="Remind volunteers: compose, preview, send, follow and cancel.",

@@ -7,11 +7,11 @@ import typer
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from bot.cli_broadcast import app as broadcast_app
-from bot.cli_proposals import app as proposals_app
-from bot.cli_proposals import report
-from bot.cli_staff import app as staff_app
-from bot.settings import Settings
+from bot.app.settings import Settings
+from handlers.cli.broadcast import app as broadcast_app
+from handlers.cli.proposals import app as proposals_app
+from handlers.cli.proposals import report
+from handlers.cli.staff import app as staff_app
 
 app = typer.Typer(
     help="welfarebot: social-welfare proposals from volunteers on LINE, Telegram or a terminal.",
@@ -45,7 +45,7 @@ def _logging() -> None:
 @app.command()
 def run() -> None:
     """Start every channel whose credentials are configured (the terminal chat when none are)."""
-    from bot.wiring import build_service
+    from bot.app.wiring import build_service
 
     settings = Settings()
     service = build_service(settings)
@@ -65,7 +65,7 @@ def run() -> None:
 @app.command()
 def chat() -> None:
     """Chat with the bot in this terminal, as a volunteer would (input may be piped in)."""
-    from bot.wiring import build_service
+    from bot.app.wiring import build_service
     from handlers.terminal import run_terminal
 
     settings = Settings()

@@ -1,0 +1,1 @@
+"""The application: the service that runs one event in one transaction, settings and wiring."""

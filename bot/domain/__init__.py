@@ -1,0 +1,1 @@
+"""Values and pure rules: the questionnaire, calendar, province, roles, filters and texts."""

@@ -1,0 +1,1 @@
+"""Exports of proposals and the fiscal-year report."""
