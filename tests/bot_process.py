@@ -18,7 +18,11 @@ class BotProcess:
         self.workdir = workdir
         self.ready = ready
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "LINE_"))}
-        env.update(DATABASE_URL=f"sqlite:///{workdir / 'bot.db'}", PYTHONPATH=str(ROOT))
+        env.update(
+            DATABASE_URL=f"sqlite:///{workdir / 'bot.db'}",
+            WELFAREBOT_HOME=str(workdir / "home"),
+            PYTHONPATH=str(ROOT),
+        )
         env.update(settings)
         self.env = env
         self.proc: subprocess.Popen[str] | None = None

@@ -18,6 +18,14 @@ from tests.helpers import Chat, Clock
 PG_REASON = "TEST_DATABASE_URL is not set; PostgreSQL tests need a server (see .ci/run)"
 
 
+@pytest.fixture(autouse=True)
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the data directory at a temporary folder, so no test writes the real one."""
+    home = tmp_path / "welfarebot-home"
+    monkeypatch.setenv("WELFAREBOT_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return an SQLite file migrated once by Alembic, to copy for each test."""

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from bot.domain.calendar import fiscal_year, utcnow
+from bot.domain.i18n import text
 from tests.helpers import th
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def welfarebot(args: list[str], cwd: Path, stdin: str = "") -> subprocess.Comple
     )
 
 
-def test_a_conversation_piped_from_a_file_ends_cleanly(tmp_path: Path) -> None:
+def test_a_conversation_piped_from_a_file_ends_cleanly(tmp_path: Path, data_home: Path) -> None:
     """Numbered choices, Thai digits and commands work; end of input exits with 0."""
     result = welfarebot(["chat"], tmp_path, PIPED)
     assert result.returncode == 0, result.stderr
@@ -60,7 +61,8 @@ def test_a_conversation_piped_from_a_file_ends_cleanly(tmp_path: Path) -> None:
     reference = f"CM-{fiscal_year(utcnow())}-00001"
     assert th("submitted", reference=reference).splitlines()[1] in result.stdout
     assert th("status.received") in result.stdout
-    assert (tmp_path / "welfarebot.db").exists(), "the default database is a file in the cwd"
+    assert (data_home / "welfarebot.db").exists(), "the default database is in the data directory"
+    assert not (tmp_path / "welfarebot.db").exists()
 
 
 def test_run_without_tokens_explains_how_to_connect_and_chats(tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def test_run_without_tokens_explains_how_to_connect_and_chats(tmp_path: Path) ->
     assert th("consent") in result.stdout
 
 
-def test_help_explains_every_command(tmp_path: Path) -> None:
+def test_help_explains_every_command(tmp_path: Path, data_home: Path) -> None:
     """`welfarebot --help` lists run, chat and db."""
     result = welfarebot(["--help"], tmp_path)
     assert result.returncode == 0
@@ -79,4 +81,37 @@ def test_help_explains_every_command(tmp_path: Path) -> None:
         assert command in result.stdout
     upgraded = welfarebot(["db", "upgrade"], tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert (tmp_path / "welfarebot.db").exists()
+    assert (data_home / "welfarebot.db").exists()
+
+
+def test_data_dir_holds_env_and_database_wherever_the_command_runs(tmp_path: Path) -> None:
+    """`--data-dir` reads .env from there and keeps the default database there, not in the cwd."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".env").write_text("BOT_LANGUAGE=en\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = welfarebot(["--data-dir", str(home), "chat"], elsewhere, "hello\n")
+    assert result.returncode == 0, result.stderr
+    assert text("en", "consent") in result.stdout, "the .env in the data directory was read"
+    assert (home / "welfarebot.db").exists()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_env_in_the_working_directory_still_wins(tmp_path: Path, data_home: Path) -> None:
+    """A checkout's own .env overrides the data directory's, as before the data directory."""
+    data_home.mkdir()
+    (data_home / ".env").write_text("BOT_LANGUAGE=en\n", encoding="utf-8")
+    (tmp_path / ".env").write_text("BOT_LANGUAGE=th\n", encoding="utf-8")
+    result = welfarebot(["chat"], tmp_path, "hello\n")
+    assert result.returncode == 0, result.stderr
+    assert th("consent") in result.stdout
+
+
+def test_tests_never_touch_the_real_data_directory(data_home: Path) -> None:
+    """The suite's data directory is a temporary folder, for the service and the bot process."""
+    from bot.app.settings import Settings
+    from tests.bot_process import BotProcess
+
+    assert Settings().data_dir == data_home
+    assert BotProcess(data_home, {}).env["WELFAREBOT_HOME"].startswith(str(data_home))

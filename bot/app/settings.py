@@ -1,15 +1,59 @@
-"""Settings from the environment and an optional .env file."""
+"""Settings from the environment and .env files, and the data directory they live in."""
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+HOME_VARIABLE = "WELFAREBOT_HOME"
+DATABASE_FILE = "welfarebot.db"
+
+
+def data_home() -> Path:
+    """Return the data directory: WELFAREBOT_HOME, or the platform's user data directory."""
+    chosen = os.environ.get(HOME_VARIABLE, "").strip()
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    return platformdirs.user_data_path("welfarebot", appauthor=False)
+
+
+def env_files() -> tuple[Path, ...]:
+    """Return the .env files read, later ones winning: the data directory's, then the cwd's."""
+    # the working directory's .env is kept so that a checkout with its own .env runs as before
+    return (data_home() / ".env", Path(".env"))
+
+
+class _DotEnvFiles(DotEnvSettingsSource):
+    """The .env files, less WELFAREBOT_HOME: where they are read from depends on it."""
+
+    def __call__(self) -> dict[str, Any]:
+        """Return the .env files' values without the data directory."""
+        values = super().__call__()
+        values.pop("data_dir", None)
+        return values
 
 
 class Settings(BaseSettings):
     """Every setting of the bot; see .env.example and the README for what each one does."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=None, env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
-    database_url: str = "sqlite:///welfarebot.db"
+    # where .env, the default SQLite file, exports and media live; only from the environment
+    data_dir: Path = Field(
+        default_factory=data_home, validation_alias=AliasChoices("data_dir", HOME_VARIABLE)
+    )
+    # empty means the SQLite file welfarebot.db in the data directory
+    database_url: str = ""
     province: str = "CM"
     bot_language: str = Field(default="th", pattern="^(th|en)$")
     telegram_bot_token: SecretStr | None = None
@@ -32,6 +76,35 @@ class Settings(BaseSettings):
     broadcast_lease_seconds: float = 30.0
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read the .env files of the data directory and the cwd unless one was passed."""
+        if isinstance(dotenv_settings, DotEnvSettingsSource) and dotenv_settings.env_file is None:
+            dotenv_settings = _DotEnvFiles(settings_cls, env_file=env_files())
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _default_database(self) -> "Settings":
+        """Put the default SQLite file in the data directory, creating the directory."""
+        if not self.database_url.strip():
+            self.data_subdir("")
+            self.database_url = f"sqlite:///{self.data_dir / DATABASE_FILE}"
+        return self
+
+    def data_subdir(self, name: str) -> Path:
+        """Return a folder of the data directory (exports, media), created private if missing."""
+        path = self.data_dir / name if name else self.data_dir
+        # personal data lives here: only the bot's own user may read it
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
 
     @property
     def telegram_enabled(self) -> bool:

@@ -2,12 +2,14 @@
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from bot.app.settings import Settings
+from bot.app.settings import HOME_VARIABLE, Settings
 from handlers.cli.broadcast import app as broadcast_app
 from handlers.cli.proposals import app as proposals_app
 from handlers.cli.proposals import report
@@ -25,6 +27,22 @@ app.add_typer(proposals_app, name="proposals")
 app.add_typer(broadcast_app, name="broadcast")
 app.command("report")(report)
 err = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="Where .env, the default SQLite database, exports and media live "
+        f"(default: ${HOME_VARIABLE}, else the platform's user data directory).",
+    ),
+) -> None:
+    """welfarebot: social-welfare proposals from volunteers on LINE, Telegram or a terminal."""
+    if data_dir is not None:
+        # every command reads its settings afresh, so the environment is where this belongs
+        os.environ[HOME_VARIABLE] = str(data_dir.expanduser().absolute())
+
 
 NO_CHANNELS = (
     "No chat platform is configured, so this is the terminal chat on {db}. "
