@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.domain.calendar import fiscal_year  # noqa: E402
-from bot.domain.proposal_filter import STATUSES, ProposalFilter  # noqa: E402
+from bot.domain.proposal_filter import ProposalFilter  # noqa: E402
 from bot.domain.province import load_province  # noqa: E402
 from bot.domain.questionnaire import SUBGROUPS, TARGET_GROUPS  # noqa: E402
+from bot.domain.statuses import STATUSES  # noqa: E402
 from storage import proposal_queries as queries  # noqa: E402
 from storage import search, totals  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402

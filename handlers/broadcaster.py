@@ -18,10 +18,9 @@ from sqlalchemy.engine import RowMapping
 
 from bot.app.service import WelfareService
 from bot.conversation import views
-from bot.desk.staff_desk import Notice
 from bot.domain.calendar import fiscal_year
 from bot.domain.i18n import text
-from bot.domain.messages import Reply
+from bot.domain.messages import Notice, Reply
 from bot.domain.schedule import QuietHours
 from storage import broadcasts
 

@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 
-from bot.domain.audience import PLATFORMS, Audience
+from bot.domain import platforms
+from bot.domain.audience import Audience
 from bot.domain.calendar import as_utc
 from bot.domain.schedule import next_due
 from storage.models import (
@@ -47,7 +48,7 @@ def audience_where(audience: Audience, fiscal_year: int) -> list[ColumnElement[b
         V.erased_at.is_(None),
         V.platform_user_id.is_not(None),
         V.reminders_opt_out.is_(false()),
-        V.platform.in_(list(audience.platforms or PLATFORMS)),
+        V.platform.in_(list(audience.platforms or platforms.MESSAGING)),
     ]
     if audience.districts:
         where.append(V.district.in_(list(audience.districts)))
@@ -73,7 +74,7 @@ def preview(connection: Connection, audience: Audience, fiscal_year: int) -> dic
         .where(*audience_where(audience, fiscal_year))
         .group_by(V.platform, reachable)
     )
-    counts = {platform: 0 for platform in audience.platforms or PLATFORMS}
+    counts = {platform: 0 for platform in audience.platforms or platforms.MESSAGING}
     counts["unreachable"] = 0
     for platform, ok, number in connection.execute(query):
         key = platform if ok else "unreachable"

@@ -10,8 +10,7 @@ import openpyxl
 import pytest
 
 from bot.app.service import WelfareService
-from bot.desk.staff_desk import Notice
-from bot.domain.messages import Reply
+from bot.domain.messages import Notice, Reply
 from handlers.courier import Courier
 from handlers.line.channel import LineChannel
 from handlers.telegram.channel import TelegramChannel

@@ -26,10 +26,10 @@ from bot.conversation.state import (
     ToggleReminders,
     Who,
 )
-from bot.desk.staff_desk import Desk, Notice
+from bot.desk.staff_desk import Desk
 from bot.domain.calendar import fiscal_year, utcnow
 from bot.domain.i18n import LANGUAGES, text
-from bot.domain.messages import Input, Reply, Text, reply_from_json, reply_to_json
+from bot.domain.messages import Input, Notice, Reply, Text, reply_from_json, reply_to_json
 from bot.domain.province import Province
 from bot.domain.questionnaire import PROFILE
 from bot.domain.schedule import QuietHours

@@ -14,34 +14,24 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
-from bot.desk import views
+from bot.desk import members, review, views
 from bot.desk.broadcasts import BroadcastDesk
+from bot.domain import platforms
 from bot.domain.calendar import to_bangkok
 from bot.domain.i18n import text
-from bot.domain.messages import Button, Document, Input, Press, Reply, Text
+from bot.domain.messages import Button, Document, Input, Notice, Press, Reply, Text
 from bot.domain.normalize import clean_text
 from bot.domain.proposal_filter import ProposalFilter, group_of, parse_filter, status_of
 from bot.domain.province import Province
 from bot.domain.questionnaire import TARGET_GROUPS
-from bot.domain.roles import ADMIN, FACILITATOR, ROLES, STAFF_COMMANDS, Officer
+from bot.domain.roles import FACILITATOR, ROLES, STAFF_COMMANDS, Officer
 from bot.domain.schedule import QuietHours
 from bot.reports.exports import write_csv, write_xlsx
 from storage import proposal_queries as queries
-from storage import review, staff
+from storage import staff
 
-NEEDS_TEXT = {"needs_revision": "comment", "not_accepted": "comment", "forwarded": "agency"}
-PLATFORMS = ("telegram", "line", "terminal")
 # a list page counts this far and then says "more than"; /stats gives exact numbers
 COUNT_UP_TO = 1000
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A message for someone other than the sender (a volunteer told of a status change)."""
-
-    platform: str
-    recipient: str
-    replies: tuple[Reply, ...]
 
 
 @dataclass
@@ -227,7 +217,7 @@ class Desk:
         reference, _, more = rest.partition(" ")
         status_word, _, note = more.strip().partition(" ")
         status = status_of(status_word)
-        if not reference or status not in views.SETTABLE:
+        if not reference or status not in review.SETTABLE:
             return self._say("desk.review.usage")
         return self._set_status(
             connection, row, officer, desk, reference, status, note.strip() or None
@@ -243,45 +233,37 @@ class Desk:
         status: str,
         note: str | None = None,
     ) -> DeskTurn:
-        found = queries.by_reference(connection, reference)
-        if found is None or not officer.sees(found["target_group"]):
-            return self._say("desk.not_found", reference=reference)
-        if found["status"] == status:
-            return self._say("desk.review.same", status=text(self.language, f"status.{status}"))
-        asks = NEEDS_TEXT.get(status)
-        if asks and (note is None or (not note and status != "not_accepted")):
-            desk["await"] = {"reference": found["reference"], "status": status}
-            staff.save_desk(connection, row["id"], desk)
-            buttons: tuple[Button, ...] = ()
-            if status == "not_accepted":
-                buttons = (Button(text(self.language, "desk.btn.no_comment"), "s:nocomment"),)
-            return DeskTurn([Reply(text(self.language, f"desk.ask.{asks}",
-                                        reference=found["reference"]), buttons)])  # fmt: skip
-        comment = note if asks == "comment" and note else None
-        agency = note if asks == "agency" else None
-        moved = review.change_status(connection, found["id"], found["status"], status,
-                                     officer.actor, self.clock(), comment, agency)  # fmt: skip
-        if not moved:
-            return self._say("desk.review.raced", reference=found["reference"])
-        self._audit(connection, officer, "review", {"reference": found["reference"], "to": status})
-        notices = self.notices(found, status, comment, agency)
-        changed = text(self.language, "desk.review.done", reference=found["reference"],
-                       status=text(self.language, f"status.{status}"))  # fmt: skip
-        if not notices:
-            changed += "\n" + text(self.language, "desk.review.unreachable")
-        return DeskTurn([Reply(changed)], notices)
+        asks = review.ASKS.get(status)
+        if asks and note is None:
+            found = queries.by_reference(connection, reference)
+            if found is None or not officer.sees(found["target_group"]):
+                return self._say("desk.not_found", reference=reference)
+            if found["status"] != status:
+                desk["await"] = {"reference": found["reference"], "status": status}
+                staff.save_desk(connection, row["id"], desk)
+                return self._ask(found["reference"], status, asks)
+        changed = review.change_status(
+            connection, officer, reference, status, self.clock(), language=self.language,
+            comment=note if asks == "comment" else None,
+            agency=note if asks == "agency" else None,
+        )  # fmt: skip
+        shown = text(self.language, f"status.{status}")
+        if changed.outcome is review.Outcome.MISSING:
+            return self._say("desk.ask.empty")
+        if changed.outcome is not review.Outcome.DONE:
+            return self._say(review.MESSAGE[changed.outcome], reference=changed.reference,
+                             status=shown)  # fmt: skip
+        told = text(self.language, "desk.review.done", reference=changed.reference, status=shown)
+        if not changed.notices:
+            told += "\n" + text(self.language, "desk.review.unreachable")
+        return DeskTurn([Reply(told)], list(changed.notices))
 
-    def notices(
-        self, found: dict[str, Any], status: str, comment: str | None, agency: str | None
-    ) -> list[Notice]:
-        """Return the message telling the proposal's volunteer, if they can still be told."""
-        user = found.get("volunteer_user_id")
-        if not user or found.get("volunteer_unreachable_at") is not None:
-            return []
-        language = found.get("volunteer_language") or self.language
-        reply = views.notice(language, found["reference"], found["target_group"], status,
-                             comment, agency)  # fmt: skip
-        return [Notice(found["volunteer_platform"], user, (reply,))]
+    def _ask(self, reference: str, status: str, asks: str) -> DeskTurn:
+        buttons: tuple[Button, ...] = ()
+        if status not in review.REQUIRED:
+            buttons = (Button(text(self.language, "desk.btn.no_comment"), "s:nocomment"),)
+        asked = text(self.language, f"desk.ask.{asks}", reference=reference)
+        return DeskTurn([Reply(asked, buttons)])
 
     def _awaited(
         self,
@@ -296,7 +278,7 @@ class Desk:
         if not typed:
             return self._say("desk.ask.empty")
         return self._set_status(connection, row, officer, desk, waiting["reference"],
-                                waiting["status"], typed[:1000])  # fmt: skip
+                                waiting["status"], typed)  # fmt: skip
 
     # buttons ------------------------------------------------------------------------------------
 
@@ -330,7 +312,7 @@ class Desk:
             return self._export(connection, officer, saved, arg)
         if kind == "st":
             reference, _, status = arg.rpartition(":")
-            if status in views.SETTABLE:
+            if status in review.SETTABLE:
                 return self._set_status(connection, row, officer, desk, reference, status)
         if kind == "nocomment" and (waiting := desk.pop("await", None)):
             staff.save_desk(connection, row["id"], desk)
@@ -346,23 +328,22 @@ class Desk:
         if not words or words[0] == "list":
             return DeskTurn([views.members(self.language, staff.members(connection))])
         action, args = words[0].lower(), words[1:]
-        if action == "add" and len(args) >= 3 and args[0] in PLATFORMS and args[2] in ROLES:
+        if action == "add" and len(args) >= 3 and args[0] in platforms.ALL and args[2] in ROLES:
             groups = parse_groups(args[3:])
             if args[2] == FACILITATOR and not groups:
                 return self._say("desk.staff.groups_needed")
-            staff.add(connection, args[0], args[1], args[2], groups, officer.actor, self.clock())
-            self._audit(connection, officer, "staff_add",
-                        {"member": staff.actor_of(args[0], args[1]), "role": args[2]})  # fmt: skip
+            changed = members.put(connection, args[0], args[1], args[2], groups, officer.actor,
+                                  self.clock())  # fmt: skip
+            if changed is members.Change.LAST_ADMIN:
+                return self._say("desk.staff.last_admin")
             return self._say("desk.staff.added", user=args[1],
                              role=text(self.language, f"role.{args[2]}"))  # fmt: skip
-        if action == "remove" and len(args) == 2 and args[0] in PLATFORMS:
-            target = staff.find(connection, args[0], args[1])
-            if target is not None and target["role"] == ADMIN and staff.admin_count(connection) < 2:
+        if action == "remove" and len(args) == 2 and args[0] in platforms.ALL:
+            changed = members.remove(connection, args[0], args[1], officer.actor, self.clock())
+            if changed is members.Change.LAST_ADMIN:
                 return self._say("desk.staff.last_admin")
-            if not staff.remove(connection, args[0], args[1]):
+            if changed is members.Change.UNKNOWN:
                 return self._say("desk.staff.unknown", user=args[1])
-            self._audit(connection, officer, "staff_remove",
-                        {"member": staff.actor_of(args[0], args[1])})  # fmt: skip
             return self._say("desk.staff.removed", user=args[1])
         return self._say("desk.staff.usage")
 

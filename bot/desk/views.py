@@ -10,10 +10,9 @@ from bot.domain.messages import Button, Reply
 from bot.domain.province import Province
 from bot.domain.questionnaire import PROPOSAL, TARGET_GROUPS
 from bot.domain.roles import STAFF_COMMANDS, Officer, mask_name, mask_phone
+from bot.domain.statuses import SETTABLE
 
 PAGE = 10
-# statuses staff set by hand; "received" only comes back with a resubmission
-SETTABLE = ("in_review", "accepted", "forwarded", "needs_revision", "not_accepted")
 
 
 def district_name(province: Province, code: str | None, language: str) -> str:

@@ -3,13 +3,12 @@
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.domain import platforms
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.normalize import clean_text
 from bot.domain.proposal_filter import district_of, group_of
 from bot.domain.province import Province
 from bot.domain.questionnaire import NETWORK_TYPES
-
-PLATFORMS = ("telegram", "line")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def parse_audience(typed: str, province: Province) -> tuple[Audience, list[str]]
     found, unknown = Audience(), []
     for word in clean_text(typed).split():
         folded = word.casefold()
-        if folded in PLATFORMS:
+        if folded in platforms.MESSAGING:
             found = replace(found, platforms=(*found.platforms, folded))
         elif (flag := _flag_of(word)) is not None:
             if flag == "has_draft":

@@ -168,3 +168,12 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         multi=data.get("multi", False),
         document=Document(**data["document"]) if data.get("document") else None,
     )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Replies for someone other than the sender (a volunteer told of a status change)."""
+
+    platform: str
+    recipient: str
+    replies: tuple[Reply, ...]

@@ -10,8 +10,8 @@ from bot.domain.i18n import LANGUAGES, text
 from bot.domain.normalize import ascii_digits, clean_text
 from bot.domain.province import Province
 from bot.domain.questionnaire import TARGET_GROUPS
+from bot.domain.statuses import STATUSES
 
-STATUSES = ("received", "in_review", "accepted", "forwarded", "needs_revision", "not_accepted")
 _DATE = r"(\d{1,2})/(\d{1,2})/(\d{4})"
 _RANGE = re.compile(rf"^{_DATE}(?:-{_DATE})?$")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")

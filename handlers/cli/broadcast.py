@@ -13,7 +13,8 @@ from bot.app.service import WelfareService
 from bot.app.settings import Settings
 from bot.app.wiring import build_service
 from bot.desk.broadcasts import report_text
-from bot.domain.audience import PLATFORMS, Audience, parse_audience
+from bot.domain import platforms
+from bot.domain.audience import Audience, parse_audience
 from bot.domain.calendar import fiscal_year
 from bot.domain.i18n import text
 from bot.domain.schedule import EVERY, parse_when
@@ -127,7 +128,7 @@ def follow(service: WelfareService, broadcast_id: int, poll: float = 0.5) -> Non
     """Show a progress bar of a broadcast's deliveries until its run has finished."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=out) as progress:
-        bars = {p: progress.add_task(p, total=None) for p in PLATFORMS}
+        bars = {p: progress.add_task(p, total=None) for p in platforms.MESSAGING}
         while True:
             with service.db.begin() as connection:
                 found = broadcasts.get(connection, broadcast_id)

@@ -12,7 +12,8 @@ from rich.table import Table
 from bot.app.service import WelfareService
 from bot.app.settings import Settings
 from bot.app.wiring import build_service
-from bot.desk.views import SETTABLE, district_name
+from bot.desk import review
+from bot.desk.views import district_name
 from bot.domain.calendar import format_date
 from bot.domain.i18n import text
 from bot.domain.proposal_filter import (
@@ -27,9 +28,9 @@ from bot.domain.proposal_filter import (
 from bot.domain.province import load_province
 from bot.reports.exports import write_csv, write_xlsx
 from bot.reports.fiscal_report import write_report
-from handlers.cli.staff import actor
+from handlers.cli.staff import actor, terminal_officer
 from storage import proposal_queries as queries
-from storage import review, staff
+from storage import staff
 
 app = typer.Typer(help="Find, review and export proposals.", no_args_is_help=True)
 out = Console()
@@ -224,28 +225,25 @@ def set_status(
 ) -> None:  # fmt: skip
     """Change a proposal's status; the volunteer is told by the running bot."""
     code = status_of(status)
-    if code not in SETTABLE:
+    if code not in review.SETTABLE:
         raise typer.BadParameter(f"{status!r} is not a status staff can set")
-    if code == "forwarded" and not agency:
-        raise typer.BadParameter("forwarding needs --agency")
-    if code == "needs_revision" and not comment:
-        raise typer.BadParameter("asking for a revision needs --comment")
     service = build_service(Settings())
     with service.db.begin() as connection:
-        found = queries.by_reference(connection, reference)
-        if found is None:
-            out.print(text(LANGUAGE, "desk.not_found", reference=reference))
-            raise typer.Exit(1)
-        moved = review.change_status(connection, found["id"], found["status"], code, actor(),
-                                     service.clock(), comment, agency)  # fmt: skip
-        if moved:
-            for notice in service.desk.notices(found, code, comment, agency):
-                service.queue(connection, notice)
-            staff.audit(connection, actor(), "review", {"reference": found["reference"],
-                        "to": code}, service.clock())  # fmt: skip
-    key = "desk.review.done" if moved else "desk.review.same"
+        changed = review.change_status(
+            connection, terminal_officer(), reference, code, service.clock(),
+            comment=comment, agency=agency, language=LANGUAGE,
+        )  # fmt: skip
+        for notice in changed.notices:
+            service.queue(connection, notice)
+    if changed.outcome is review.Outcome.MISSING:
+        needed = "--agency" if changed.missing == "agency" else "--comment"
+        raise typer.BadParameter(f"{text(LANGUAGE, f'status.{code}')} needs {needed}")
+    key = "desk.review.done" if changed.outcome is review.Outcome.DONE else None
     shown = text(LANGUAGE, f"status.{code}")
-    out.print(text(LANGUAGE, key, reference=found["reference"], status=shown))
+    out.print(text(LANGUAGE, key or review.MESSAGE[changed.outcome],
+                   reference=changed.reference, status=shown))  # fmt: skip
+    if changed.outcome not in (review.Outcome.DONE, review.Outcome.SAME):
+        raise typer.Exit(1)
 
 
 def report(

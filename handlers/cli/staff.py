@@ -9,9 +9,11 @@ from rich.table import Table
 
 from bot.app.settings import Settings
 from bot.app.wiring import build_service
-from bot.desk.staff_desk import PLATFORMS, parse_groups
+from bot.desk import members
+from bot.desk.staff_desk import parse_groups
+from bot.domain import platforms
 from bot.domain.i18n import text
-from bot.domain.roles import FACILITATOR, ROLES
+from bot.domain.roles import ADMIN, FACILITATOR, ROLES, Officer
 from storage import staff
 
 app = typer.Typer(help="Manage staff: administrators, staff, facilitators and viewers.",
@@ -25,9 +27,14 @@ def actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+def terminal_officer() -> Officer:
+    """Return the person at this terminal as an administrator (who has the server has the data)."""
+    return Officer(actor(), ADMIN)
+
+
 def _check(platform: str, role: str | None = None, groups: tuple[str, ...] = ()) -> None:
-    if platform not in PLATFORMS:
-        raise typer.BadParameter(f"platform must be one of {', '.join(PLATFORMS)}")
+    if platform not in platforms.ALL:
+        raise typer.BadParameter(f"platform must be one of {', '.join(platforms.ALL)}")
     if role is not None and role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
     if role == FACILITATOR and not groups:
@@ -47,10 +54,11 @@ def add(
     _check(platform, role, chosen)
     service = build_service(Settings())
     with service.db.begin() as connection:
-        staff.add(connection, platform, user_id, role, chosen, actor(), service.clock(), name)
-        member = staff.actor_of(platform, user_id)
-        detail = {"member": member, "role": role}
-        staff.audit(connection, actor(), "staff_add", detail, service.clock())
+        changed = members.put(connection, platform, user_id, role, chosen, actor(),
+                              service.clock(), name)  # fmt: skip
+    if changed is members.Change.LAST_ADMIN:
+        out.print(text(LANGUAGE, "desk.staff.last_admin"))
+        raise typer.Exit(1)
     out.print(text(LANGUAGE, "desk.staff.added", user=user_id, role=text(LANGUAGE, f"role.{role}")))
 
 
@@ -60,15 +68,10 @@ def remove(platform: str, user_id: str) -> None:
     _check(platform)
     service = build_service(Settings())
     with service.db.begin() as connection:
-        target = staff.find(connection, platform, user_id)
-        if target is not None and target["role"] == "admin" and staff.admin_count(connection) < 2:
-            out.print(text(LANGUAGE, "desk.staff.last_admin"))
-            raise typer.Exit(1)
-        if not staff.remove(connection, platform, user_id):
-            out.print(text(LANGUAGE, "desk.staff.unknown", user=user_id))
-            raise typer.Exit(1)
-        staff.audit(connection, actor(), "staff_remove",
-                    {"member": staff.actor_of(platform, user_id)}, service.clock())  # fmt: skip
+        changed = members.remove(connection, platform, user_id, actor(), service.clock())
+    if changed is not members.Change.DONE:
+        out.print(text(LANGUAGE, f"desk.staff.{changed}", user=user_id))
+        raise typer.Exit(1)
     out.print(text(LANGUAGE, "desk.staff.removed", user=user_id))
 
 
