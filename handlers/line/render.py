@@ -11,6 +11,7 @@ from bot.domain.messages import (
     Reply,
     fold_notes,
 )
+from handlers.text_split import split_text
 
 MAX_TEXT = 5000
 MAX_ALT_TEXT = 1500
@@ -57,16 +58,6 @@ def _text(body: str, quick: dict[str, Any] | None = None) -> Message:
     if quick:
         message["quickReply"] = quick
     return message
-
-
-def _split(text: str) -> list[str]:
-    pieces = []
-    while len(text) > MAX_TEXT:
-        cut = text.rfind("\n", 0, MAX_TEXT)
-        cut = cut if cut > 0 else MAX_TEXT
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*pieces, text or " "]
 
 
 def _button_box(buttons: list[Button], style: str = "secondary") -> list[dict[str, Any]]:
@@ -138,7 +129,7 @@ def render(reply: Reply) -> list[Message]:
     buttons = [b for b in reply.buttons if b.data != SHARE_PHONE]
     commands = [b for b in buttons if b.data.startswith(("cmd:", "share:"))]
     choices = [b for b in buttons if b not in commands]
-    pieces = _split(reply.text)
+    pieces = split_text(reply.text, MAX_TEXT)
     head = [_text(p) for p in pieces[:-1]]
     if reply.card is not None:
         alt = _cut(reply.text, MAX_ALT_TEXT)

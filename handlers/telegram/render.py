@@ -12,6 +12,7 @@ from telegram import (
 )
 
 from bot.domain.messages import SHARE_LOCATION, SHARE_PHONE, SHARE_PHOTO, Button, Reply, fold_notes
+from handlers.text_split import split_text
 
 MAX_TEXT = 4096
 # labels up to this many characters share a row of two
@@ -26,18 +27,6 @@ class Outgoing:
 
     text: str
     markup: Markup | None
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split text into pieces within Telegram's limit, at line breaks where possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    pieces.append(text or " ")
-    return pieces
 
 
 def _rows(buttons: list[Button]) -> list[list[Button]]:
@@ -84,7 +73,7 @@ def markup(reply: Reply) -> Markup:
 
 def render(reply: Reply) -> list[Outgoing]:
     """Return the Telegram messages for one reply; the keyboard goes on the last piece."""
-    pieces = split_text(reply.text)
+    pieces = split_text(reply.text, MAX_TEXT)
     last = markup(reply)
     return [Outgoing(p, last if i == len(pieces) - 1 else None) for i, p in enumerate(pieces)]
 
