@@ -31,6 +31,7 @@ from handlers.line.broadcast import MULTICAST_SIZE, LineBroadcastSender  # noqa:
 from handlers.line.channel import LineChannel  # noqa: E402
 from handlers.telegram.broadcast import TelegramBroadcastSender  # noqa: E402
 from handlers.telegram.channel import TelegramChannel  # noqa: E402
+from handlers.telegram.pacer import Pacer, TokenBucket  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from tests.broadcast_support import add_volunteers, report, scheduled  # noqa: E402
 from tests.line_support import SECRET, TOKEN  # noqa: E402
@@ -51,12 +52,13 @@ async def run(per_platform: int, rate: float, pace: float, burst: float, folder:
     assert world.stdin is not None
     assert world.stdout is not None
     urls = json.loads(world.stdout.readline())
-    telegram = TelegramChannel(service, TELEGRAM_TOKEN, base_url=urls["telegram"])
+    # a short burst makes up for a busy moment; the rest of the gap to the limit is margin
+    pacer = Pacer(TokenBucket(rate * pace, burst))
+    telegram = TelegramChannel(service, TELEGRAM_TOKEN, base_url=urls["telegram"], pacer=pacer)
     line = LineChannel(service, SECRET, TOKEN, base_url=urls["line"])
     await telegram.start()
     await line.start()
-    # a short burst makes up for a busy moment; the rest of the gap to the limit is margin
-    sender = TelegramBroadcastSender(service, telegram.app.bot, rate * pace, burst)
+    sender = TelegramBroadcastSender(service, telegram.app.bot, pacer)
     line_sender = LineBroadcastSender(service, line.client)
     broadcaster = Broadcaster(service, [sender, line_sender], QuietHours.parse(""))
     broadcast_id = scheduled(service)
@@ -76,7 +78,7 @@ async def run(per_platform: int, rate: float, pace: float, burst: float, folder:
         "expected_telegram": telegram_users,
         "expected_line": line_users,
         "too_many": seen["too_many"],
-        "retries_after": sender.retries_after,
+        "retries_after": telegram.limiter.retries_after,
         "line_requests": seen["line_requests"],
         "line_accepted": seen["line_accepted"],
         "line_violations": seen["line_violations"],

@@ -17,6 +17,7 @@ from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
+from handlers.telegram.pacer import Pacer, TokenBucket
 from handlers.web import create_app, export_route
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ def telegram_channel(settings: Settings, service: WelfareService) -> TelegramCha
         base_url=settings.telegram_api_base_url,
         webhook_url=settings.telegram_webhook_url,
         webhook_secret=secret.get_secret_value() if secret else None,
+        # one rate for everything the bot sends, replies first (the setting predates that)
+        pacer=Pacer(TokenBucket(settings.telegram_broadcast_rate)),
     )
 
 
@@ -55,8 +58,7 @@ def broadcast_senders(
     senders: list[Sender] = []
     for channel in channels:
         if isinstance(channel, TelegramChannel):
-            rate = settings.telegram_broadcast_rate
-            senders.append(TelegramBroadcastSender(service, channel.app.bot, rate))
+            senders.append(TelegramBroadcastSender(service, channel.app.bot, channel.pacer))
         else:
             senders.append(LineBroadcastSender(service, channel.client))
     return senders
@@ -79,7 +81,7 @@ async def serve(settings: Settings, service: WelfareService) -> None:
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
     for channel in channels:
         await channel.start()
-    courier = Courier(service, {channel.platform: channel.deliver for channel in channels})
+    courier = Courier(service, {channel.platform: channel.notify for channel in channels})
     courier.start()
     senders = broadcast_senders(settings, service, channels)
     lease = timedelta(seconds=settings.broadcast_lease_seconds)

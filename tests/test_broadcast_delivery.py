@@ -15,6 +15,7 @@ from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
+from handlers.telegram.pacer import PacedRateLimiter, Pacer, TokenBucket
 from tests.broadcast_support import add_volunteers, report, scheduled
 from tests.fakes.line_api import FakeLine
 from tests.fakes.line_api import app as line_app
@@ -59,12 +60,17 @@ async def senders(
     service: WelfareService, telegram_fake: FakeTelegram, line_fake: FakeLine
 ) -> AsyncIterator[Senders]:
     """Run both channels; pace Telegram at 25/s so the fake's 20/s limit answers 429."""
-    telegram = TelegramChannel(service, TELEGRAM_TOKEN, base_url=telegram_fake.base_url)  # type: ignore[attr-defined]
+    telegram = TelegramChannel(
+        service,
+        TELEGRAM_TOKEN,
+        base_url=telegram_fake.base_url,  # type: ignore[attr-defined]
+        pacer=Pacer(TokenBucket(25)),
+    )
     line = LineChannel(service, SECRET, TOKEN, base_url=line_fake.base_url)  # type: ignore[attr-defined]
     await telegram.start()
     await line.start()
     yield Senders(
-        TelegramBroadcastSender(service, telegram.app.bot, rate=25),
+        TelegramBroadcastSender(service, telegram.app.bot, telegram.pacer),
         LineBroadcastSender(service, line.client),
     )
     await line.stop()
@@ -100,7 +106,8 @@ async def test_everyone_gets_it_once_within_both_platforms_limits(
     assert await broadcaster.tick()
 
     assert telegram_fake.too_many > 0, "the pace was above the limit, so Telegram said 429"
-    assert senders.telegram.retries_after == telegram_fake.too_many
+    assert isinstance(limiter := senders.telegram.bot.rate_limiter, PacedRateLimiter)
+    assert limiter.retries_after == telegram_fake.too_many
     assert texts_per_chat(telegram_fake) == Counter(telegram_users + english)
     english_text = next(c.params["text"] for c in telegram_fake.calls
                         if c.params.get("chat_id") == english[0])  # fmt: skip

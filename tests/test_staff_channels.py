@@ -78,7 +78,7 @@ async def both(
     line = LineChannel(service, SECRET, TOKEN, base_url=line_fake.base_url, public_url=PUBLIC)  # type: ignore[attr-defined]
     await telegram.start()
     await line.start()
-    courier = Courier(service, {"telegram": telegram.deliver, "line": line.deliver})
+    courier = Courier(service, {"telegram": telegram.notify, "line": line.notify})
     courier.start(sweep_every=3600)
     routes = [*line.routes(), export_route(service)]
     async with web_server(routes) as base, httpx.AsyncClient(base_url=base) as http:

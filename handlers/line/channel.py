@@ -183,6 +183,10 @@ class LineChannel:
         if sent:
             self.service.delivered([delivery.outbox_id])
 
+    async def notify(self, delivery: Delivery) -> None:
+        """Send a message meant for someone other than the sender (by push)."""
+        await self.deliver(delivery)
+
     def _linked(self, reply: Reply) -> Reply:
         """Turn a file into a download link: LINE's Messaging API cannot send files."""
         if reply.document is None:

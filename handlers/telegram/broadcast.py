@@ -1,59 +1,21 @@
-"""Sends broadcast messages on Telegram: paced under the bot's limit, every 429 honoured."""
+"""Sends broadcast messages on Telegram, in the time the bot's replies leave (see pacer.py)."""
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
 from sqlalchemy.engine import RowMapping
-from telegram import Bot
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import ExtBot
 
 from bot.app.service import WelfareService
 from handlers.broadcaster import Outcome
-from handlers.telegram.channel import PLATFORM, seconds
+from handlers.telegram.channel import PLATFORM
+from handlers.telegram.pacer import TURN_TAKEN, Pacer
 from storage import broadcasts
 
 log = logging.getLogger(__name__)
-# Telegram allows about 30 messages a second to different chats; stay a little under it
-DEFAULT_RATE = 28.0
 IN_FLIGHT = 32
-ATTEMPTS = 5
-
-
-class Pacer:
-    """A token bucket: sends at a steady rate, catching up a short lag by a small burst.
-
-    The burst is what the limit leaves above the rate (limit 30, rate 28: 2), so a send
-    that was late because the process was busy is made up without exceeding the limit in
-    any second; a 429 empties the bucket and holds every send for its retry_after.
-    """
-
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, burst)
-        self.tokens = 1.0
-        self.stamp = time.monotonic()
-        self.paused_until = 0.0
-
-    async def wait(self) -> None:
-        """Wait until a send is allowed, and take it."""
-        while True:
-            now = time.monotonic()
-            if now < self.paused_until:
-                await asyncio.sleep(self.paused_until - now)
-                continue
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate)
-
-    def pause(self, wait: float) -> None:
-        """Hold every send back for a number of seconds (a 429's retry_after)."""
-        self.paused_until = max(self.paused_until, time.monotonic() + wait)
-        self.tokens = 0.0
 
 
 class TelegramBroadcastSender:
@@ -61,13 +23,11 @@ class TelegramBroadcastSender:
 
     platform = PLATFORM
 
-    def __init__(
-        self, service: WelfareService, bot: Bot, rate: float = DEFAULT_RATE, burst: float = 2.0
-    ) -> None:
+    def __init__(self, service: WelfareService, bot: ExtBot[str], pacer: Pacer) -> None:
         self.service = service
         self.bot = bot
-        self.pacer = Pacer(rate, burst)
-        self.retries_after = 0
+        # the bot's own pacer: broadcasts get the turns that replies and notices leave
+        self.pacer = pacer
         # sending now, or given up on for this pass (they stay pending for the next one)
         self._busy: set[int] = set()
 
@@ -97,7 +57,10 @@ class TelegramBroadcastSender:
                 if not open_now():
                     break
                 await slots.acquire()
-                await self.pacer.wait()
+                await self.pacer.acquire("broadcast")
+                if not open_now():
+                    slots.release()
+                    break
                 self._busy.add(row["id"])
                 task = asyncio.create_task(self._one(row, texts, record, slots))
                 tasks.add(task)
@@ -108,22 +71,12 @@ class TelegramBroadcastSender:
     async def _one(
         self, row: RowMapping, texts: dict[str, str], record: Outcome, slots: asyncio.Semaphore
     ) -> None:
-        """Send one message, retrying after 429s; record the outcome."""
+        """Send one message (the pacer waits out 429s); record the outcome."""
         message = {"chat_id": row["recipient"], "text": texts.get(row["language"], texts["th"])}
         try:
-            for attempt in range(ATTEMPTS):
-                if attempt:
-                    await self.pacer.wait()
-                try:
-                    await self.bot.do_api_request("sendMessage", message)
-                except RetryAfter as error:
-                    self.retries_after += 1
-                    self.pacer.pause(seconds(error.retry_after))
-                    continue
-                record([row["id"]], "sent")
-                self._busy.discard(row["id"])
-                return
-            log.warning("Telegram kept answering 429; leaving a recipient pending")
+            await self.bot.do_api_request("sendMessage", message, rate_limit_args=TURN_TAKEN)
+            record([row["id"]], "sent")
+            self._busy.discard(row["id"])
         except Forbidden:
             record([row["id"]], "failed", "blocked the bot")
             self.service.set_reachable(PLATFORM, row["recipient"], False)

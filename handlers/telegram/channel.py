@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import BotCommand, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -26,6 +26,7 @@ from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Input, Reply
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
+from handlers.telegram.pacer import Kind, PacedRateLimiter, Pacer, seconds
 from handlers.telegram.processor import PerUserUpdateProcessor
 from handlers.telegram.render import render_all
 
@@ -43,12 +44,6 @@ MENU_COMMANDS = ("start", "new", "status", "back", "skip", "cancel", "profile", 
                  "mydata", "reminders", "deletedata", "help")  # fmt: skip
 
 
-def seconds(wait: object) -> float:
-    """Return a retry_after (seconds or a timedelta, by PTB's setting) in seconds."""
-    total = getattr(wait, "total_seconds", None)
-    return float(total() if callable(total) else wait)  # type: ignore[arg-type]
-
-
 class TelegramChannel:
     """Receives Telegram updates (polling or webhook), stores them, and answers through the core."""
 
@@ -62,11 +57,17 @@ class TelegramChannel:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         concurrency: int = 256,
+        pacer: Pacer | None = None,
     ) -> None:
         self.service = service
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self._claimed: set[int] = set()
+        # updates replayed from the database after a restart: their buttons' queries are stale
+        self._replayed: set[int] = set()
+        # every call to the Bot API but getUpdates waits its turn here
+        self.pacer = pacer or Pacer()
+        self.limiter = PacedRateLimiter(self.pacer)
         # set whenever every update taken in so far has been handled
         self._quiet = asyncio.Event()
         self._quiet.set()
@@ -81,6 +82,7 @@ class TelegramChannel:
             .concurrent_updates(PerUserUpdateProcessor(concurrency, self._after_update))
             .request(AiohttpRequest(connection_pool_size=64))
             .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .rate_limiter(self.limiter)
             .build()
         )
         private = filters.ChatType.PRIVATE
@@ -99,6 +101,7 @@ class TelegramChannel:
         for delivery in self.service.undelivered(PLATFORM):
             await self.deliver(delivery)
         for _event_id, payload in self.service.pending_events(PLATFORM):
+            self._replayed.add(int(payload["update_id"]))
             await self.app.update_queue.put(Update.de_json(payload, self.app.bot))
         if self.webhook_url:
             secret = self.webhook_secret
@@ -202,11 +205,24 @@ class TelegramChannel:
         query = update.callback_query
         if query is None:
             return
-        with contextlib.suppress(TelegramError):
-            await query.answer()
         if query.message is not None and query.message.chat.type != "private":
+            await self._stop_spinner(update)
             return
         await self._handle(update, press_input(query))
+
+    async def _stop_spinner(self, update: Update) -> None:
+        """Answer a button's query once, and only while Telegram still takes the answer.
+
+        An update seen before (a redelivery) was answered then, and one replayed from the
+        database after a restart is too old: answering either only earns a 400.
+        """
+        query = update.callback_query
+        if query is None or update.update_id in self._replayed:
+            return
+        try:
+            await query.answer()
+        except TelegramError as error:
+            log.info("a button's query was not answered (%s)", type(error).__name__)
 
     async def _on_group(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Ask people in groups to talk one-to-one, storing nothing."""
@@ -226,11 +242,14 @@ class TelegramChannel:
         )
         # claimed and committed; had handle failed, the after-hook closes the update instead
         self._claimed.add(update.update_id)
-        if delivery is not None:
-            await self.deliver(delivery)
+        if delivery is None:
+            return  # seen before: answered then
+        await self._stop_spinner(update)
+        await self.deliver(delivery)
 
     async def _after_update(self, update: object) -> None:
         if isinstance(update, Update):
+            self._replayed.discard(update.update_id)
             if update.update_id in self._claimed:
                 self._claimed.discard(update.update_id)
             else:
@@ -256,54 +275,56 @@ class TelegramChannel:
 
     # sending ------------------------------------------------------------------------------------
 
-    async def deliver(self, delivery: Delivery) -> None:
-        """Send a delivery's replies in order, then confirm it; a blocked user is not retried."""
+    async def deliver(self, delivery: Delivery, kind: Kind = "reply") -> None:
+        """Send a delivery's replies in order, then confirm it; a blocked user is not retried.
+
+        Sends wait their turn in the pacer (replies before notices before broadcasts); one
+        that fails for the network stays in the outbox, for the sweep to send again.
+        """
         try:
             texts: list[Reply] = []
             for reply in delivery.replies:
                 if reply.document is None:
                     texts.append(reply)
                     continue
-                await self._send_all(delivery.recipient, texts)
+                await self._send_all(delivery.recipient, texts, kind)
                 texts = []
-                await self._send_document(delivery.recipient, reply)
-            await self._send_all(delivery.recipient, texts)
+                await self._send_document(delivery.recipient, reply, kind)
+            await self._send_all(delivery.recipient, texts, kind)
         except Forbidden:
             log.info("a Telegram user has blocked the bot; dropping their replies")
             self.service.set_reachable(PLATFORM, delivery.recipient, False)
         except BadRequest as error:
             log.warning("Telegram refused a reply: %s", error)
+        except TelegramError as error:
+            log.warning(
+                "a Telegram %s failed (%s); the outbox keeps it", kind, type(error).__name__
+            )
+            return
         self.service.delivered([delivery.outbox_id])
 
-    async def _send_all(self, chat_id: str, replies: list[Reply]) -> None:
-        for outgoing in render_all(replies):
-            await self._send(chat_id, outgoing.text, outgoing.markup)
+    async def notify(self, delivery: Delivery) -> None:
+        """Send a message meant for someone other than the sender (after replies)."""
+        await self.deliver(delivery, "notice")
 
-    async def _send_document(self, chat_id: str, reply: Reply) -> None:
+    async def _send_all(self, chat_id: str, replies: list[Reply], kind: Kind) -> None:
+        for outgoing in render_all(replies):
+            await self._send(chat_id, outgoing.text, outgoing.markup, kind)
+
+    async def _send_document(self, chat_id: str, reply: Reply, kind: Kind) -> None:
         """Send an export as a file, its caption the reply's text."""
         assert reply.document is not None
         found = self.service.export_file(reply.document.token)
         if found is None:
-            await self._send(chat_id, text(self.service.default_language, "desk.export.gone"), None)
+            gone = text(self.service.default_language, "desk.export.gone")
+            await self._send(chat_id, gone, None, kind)
             return
         filename, content = found
-        for _attempt in range(5):
-            try:
-                await self.app.bot.send_document(
-                    chat_id, content, filename=filename, caption=reply.text[:1024]
-                )
-                return
-            except RetryAfter as error:
-                await asyncio.sleep(seconds(error.retry_after))
-        raise NetworkError("Telegram kept asking to retry later")
+        await self.app.bot.send_document(
+            chat_id, content, filename=filename, caption=reply.text[:1024], rate_limit_args=kind
+        )
 
-    async def _send(self, chat_id: str, body: str, markup: object) -> None:
+    async def _send(self, chat_id: str, body: str, markup: object, kind: Kind) -> None:
         message = {"chat_id": chat_id, "text": body, "reply_markup": markup}
-        for _attempt in range(5):
-            try:
-                # the sent Message is not needed, so PTB is spared from parsing it
-                await self.app.bot.do_api_request("sendMessage", message)
-                return
-            except RetryAfter as error:
-                await asyncio.sleep(seconds(error.retry_after))
-        raise NetworkError("Telegram kept asking to retry later")
+        # the sent Message is not needed, so PTB is spared from parsing it
+        await self.app.bot.do_api_request("sendMessage", message, rate_limit_args=kind)

@@ -17,6 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+# the calls Telegram's rate limit counts: everything that sends or changes a message
+COUNTED = {"sendMessage", "sendDocument", "sendPhoto", "editMessageText",
+           "editMessageReplyMarkup", "answerCallbackQuery"}  # fmt: skip
 JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities"}
 BOT_USER = {
     "id": 4242,
@@ -50,9 +53,13 @@ class FakeTelegram:
     # a sendMessage for which this returns True is held until `release()` (to crash mid-send)
     hold: Callable[[Call], bool] | None = None
     holding: int = 0
-    # sendMessage calls accepted per second across chats before answering 429 (None: no limit)
+    # messages (sends, edits, answers to button presses) accepted in any one second across
+    # chats before answering 429, as Telegram does (None: no limit)
     rate_limit: float | None = None
     too_many: int = 0
+    # answers to a button's query after the first: Telegram refuses them with 400
+    answered_again: int = 0
+    answered: set[str] = field(default_factory=set)
     # chats whose user has blocked the bot (sendMessage answers 403)
     blocked: set[int] = field(default_factory=set)
     _recent: collections.deque = field(default_factory=collections.deque)
@@ -122,9 +129,18 @@ class FakeTelegram:
         if method == "getUpdates":
             return JSONResponse({"ok": True, "result": await self._get_updates(params)})
         call = Call(method, params)
-        refusal = self._refusal(call) if method == "sendMessage" else None
+        refusal = self._refusal(call) if method in COUNTED else None
         if refusal is not None:
             return refusal
+        if method == "answerCallbackQuery":
+            with self._lock:
+                again = params["callback_query_id"] in self.answered
+                self.answered.add(params["callback_query_id"])
+                self.answered_again += again
+            if again:
+                body = {"ok": False, "error_code": 400, "description": "Bad Request: query is "
+                        "too old and response timeout expired or query ID is invalid"}  # fmt: skip
+                return JSONResponse(body, status_code=400)
         if method == "sendMessage" and self.hold is not None and self.hold(call):
             with self._changed:
                 self.holding += 1
@@ -144,7 +160,7 @@ class FakeTelegram:
 
     def _refusal(self, call: Call) -> JSONResponse | None:
         """Answer 403 for a blocked chat, or 429 above the rate limit, as Telegram does."""
-        if int(call.params["chat_id"]) in self.blocked:
+        if int(call.params.get("chat_id", 0)) in self.blocked:
             body = {"ok": False, "error_code": 403,
                     "description": "Forbidden: bot was blocked by the user"}  # fmt: skip
             return JSONResponse(body, status_code=403)
