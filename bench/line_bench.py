@@ -56,7 +56,9 @@ async def run(volunteers: int, folder: Path, think_ms: float = 0.0) -> dict:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(2048)
-    config = uvicorn.Config(create_app(channel.routes()), log_level="error", lifespan="off")
+    config = uvicorn.Config(
+        create_app(channel.routes(), service.db), log_level="error", lifespan="off"
+    )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     bot_url = f"http://127.0.0.1:{sock.getsockname()[1]}/line/webhook"

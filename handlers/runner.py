@@ -92,7 +92,7 @@ async def serve(settings: Settings, service: WelfareService) -> None:
     web_task: asyncio.Task[None] | None = None
     if webhooks:
         config = uvicorn.Config(
-            create_app(routes),
+            create_app(routes, service.db),
             host=settings.web_host,
             port=settings.web_port,
             log_level="warning",

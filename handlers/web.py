@@ -1,21 +1,40 @@
 """The ASGI web app for webhooks and health checks, served by uvicorn."""
 
+import logging
 from collections.abc import Sequence
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app.service import WelfareService
 from bot.domain.i18n import text
+from storage.db import SchemaOutdated, check_schema
+
+log = logging.getLogger(__name__)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-async def healthz(_request: Request) -> Response:
-    """Answer that the process is up."""
-    return JSONResponse({"status": "ok"})
+def health_route(database: Engine) -> Route:
+    """Return /healthz: 200 when the database answers at the newest schema revision, else 503."""
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            revision = await run_in_threadpool(check_schema, database)
+        except SchemaOutdated as outdated:
+            return JSONResponse({"status": "error", "database": str(outdated)}, status_code=503)
+        except SQLAlchemyError as error:
+            # the exception's class names the trouble; its text may carry the server's address
+            log.warning("health check: the database is unreachable (%s)", type(error).__name__)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "schema": revision})
+
+    return Route("/healthz", healthz, methods=["GET"])
 
 
 def export_route(service: WelfareService) -> Route:
@@ -37,6 +56,6 @@ def export_route(service: WelfareService) -> Route:
     return Route("/exports/{token}", download, methods=["GET"])
 
 
-def create_app(routes: Sequence[BaseRoute]) -> Starlette:
-    """Return the web app with /healthz and every channel's webhook routes."""
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes])
+def create_app(routes: Sequence[BaseRoute], database: Engine) -> Starlette:
+    """Return the web app with /healthz (checking the database) and every channel's routes."""
+    return Starlette(routes=[health_route(database), *routes])

@@ -4,11 +4,19 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# a server that does not answer fails the start or a health check instead of hanging it
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class SchemaOutdated(Exception):
+    """The database's schema is not the revision this version of the code needs."""
 
 
 def normalize_url(url: str) -> str:
@@ -25,7 +33,12 @@ def make_engine(url: str) -> Engine:
     # hide_parameters keeps names and phone numbers out of error messages and logs
     if not url.startswith("sqlite"):
         return create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            hide_parameters=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         )
     engine = create_engine(
         url,
@@ -72,3 +85,27 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring a database's schema up to a revision (the newest by default)."""
     command.upgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str:
+    """Return the newest schema revision this code has a migration for."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the database's schema revision (None for an empty database); connects once."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_schema(engine: Engine) -> str:
+    """Return the database's revision, or raise SchemaOutdated unless it is the newest."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        found = f"revision {current}" if current else "no schema"
+        raise SchemaOutdated(
+            f"The database has {found}, this version needs {head}: run `welfarebot db upgrade`."
+        )
+    return current

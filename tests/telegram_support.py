@@ -6,6 +6,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 
 import uvicorn
+from sqlalchemy import Engine
 
 from bot.domain.messages import Contact, Input, Location, Photo, Press, Text
 from handlers.web import create_app
@@ -42,12 +43,12 @@ def sent_text_containing(
 
 
 @contextlib.asynccontextmanager
-async def web_server(routes: list) -> AsyncIterator[str]:
+async def web_server(routes: list, database: Engine) -> AsyncIterator[str]:
     """Serve the real web app in the current event loop; yield its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    config = uvicorn.Config(create_app(routes), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(routes, database), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve(sockets=[sock]))

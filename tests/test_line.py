@@ -50,7 +50,10 @@ async def bot(service: WelfareService, fake: FakeLine) -> AsyncIterator[Bot]:
     """Run the LINE channel in the real web app on loopback."""
     channel = LineChannel(service, SECRET, TOKEN, base_url=fake.base_url)  # type: ignore[attr-defined]
     await channel.start()
-    async with web_server(channel.routes()) as base, httpx.AsyncClient(base_url=base) as http:
+    async with (
+        web_server(channel.routes(), service.db) as base,
+        httpx.AsyncClient(base_url=base) as http,
+    ):
         yield Bot(channel, http)
     await channel.stop()
 

@@ -81,7 +81,7 @@ async def both(
     courier = Courier(service, {"telegram": telegram.notify, "line": line.notify})
     courier.start(sweep_every=3600)
     routes = [*line.routes(), export_route(service)]
-    async with web_server(routes) as base, httpx.AsyncClient(base_url=base) as http:
+    async with web_server(routes, service.db) as base, httpx.AsyncClient(base_url=base) as http:
         yield Both(telegram, line, courier, http)
     await courier.stop()
     await line.stop()

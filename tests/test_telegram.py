@@ -173,7 +173,10 @@ async def test_the_webhook_checks_its_secret_and_stores_before_answering(
     try:
         assert any(c.method == "setWebhook" for c in fake.calls)
         update = Updates(6001).text("สวัสดี")
-        async with web_server(channel.routes()) as base, httpx.AsyncClient(base_url=base) as http:
+        async with (
+            web_server(channel.routes(), service.db) as base,
+            httpx.AsyncClient(base_url=base) as http,
+        ):
             assert (await http.get("/healthz")).status_code == 200
             wrong = {"X-Telegram-Bot-Api-Secret-Token": "guess"}
             assert (

@@ -6,16 +6,21 @@ from bot.domain.province import load_province
 from bot.domain.roles import ADMIN
 from bot.domain.schedule import QuietHours
 from storage import staff
-from storage.db import make_engine, normalize_url, upgrade
+from storage.db import check_schema, make_engine, normalize_url, upgrade
 
 
 def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareService:
-    """Return the service on the configured database (SQLite is upgraded on start)."""
+    """Return the service on the configured database (SQLite is upgraded, others checked)."""
     url = normalize_url(settings.database_url)
-    if migrate_sqlite and url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    if migrate_sqlite and sqlite:
         upgrade(url)
+    engine = make_engine(url)
+    if not sqlite:
+        # several workers share PostgreSQL: upgrading is an operator's step, not every start's
+        check_schema(engine)
     service = WelfareService(
-        make_engine(url),
+        engine,
         load_province(settings.province),
         settings.bot_language,
         quiet=QuietHours.parse(settings.quiet_hours),
