@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -27,10 +28,11 @@ class Courier:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
-    def start(self, sweep_every: float = SWEEP_SECONDS) -> None:
+    def start(self, sweep_every: float | None = SWEEP_SECONDS) -> None:
         """Send notices as they are queued, and sweep for forgotten ones periodically."""
         self.service.on_outbox = self.dispatch
-        self._sweeper = asyncio.create_task(self._sweep_forever(sweep_every))
+        if sweep_every is not None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(sweep_every))
 
     async def stop(self) -> None:
         """Stop sweeping and finish the sends in flight."""
@@ -46,7 +48,10 @@ class Courier:
         deliver = self.channels.get(delivery.platform)
         if deliver is None:
             return  # another process's sweep sends it
-        task = asyncio.get_running_loop().create_task(self._send(deliver, delivery))
+        # a fresh context: a queue worker's turn (its connection) stays with the turn's own task
+        task = asyncio.get_running_loop().create_task(
+            self._send(deliver, delivery), context=contextvars.Context()
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -7,23 +7,31 @@ import signal
 from datetime import timedelta
 
 import uvicorn
+from starlette.routing import BaseRoute
 
 from bot.app.service import WelfareService
 from bot.app.settings import Settings
 from bot.domain.schedule import QuietHours
 from handlers.broadcaster import Broadcaster, Sender
-from handlers.courier import Courier
+from handlers.courier import SWEEP_SECONDS, Courier
 from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
+from handlers.metrics import metrics_route
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.pacer import Pacer, TokenBucket
 from handlers.web import create_app, export_route
+from handlers.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-def telegram_channel(settings: Settings, service: WelfareService) -> TelegramChannel:
+RUN, WEB, WORKER = "run", "web", "worker"
+
+
+def telegram_channel(
+    settings: Settings, service: WelfareService, queued: bool = False, receive: bool = True
+) -> TelegramChannel:
     """Build the Telegram channel from settings."""
     assert settings.telegram_bot_token is not None
     secret = settings.telegram_webhook_secret
@@ -35,10 +43,12 @@ def telegram_channel(settings: Settings, service: WelfareService) -> TelegramCha
         webhook_secret=secret.get_secret_value() if secret else None,
         # one rate for everything the bot sends, replies first (the setting predates that)
         pacer=Pacer(TokenBucket(settings.telegram_broadcast_rate)),
+        queued=queued,
+        receive=receive,
     )
 
 
-def line_channel(settings: Settings, service: WelfareService) -> LineChannel:
+def line_channel(settings: Settings, service: WelfareService, queued: bool = False) -> LineChannel:
     """Build the LINE channel from settings."""
     assert settings.line_channel_secret is not None
     assert settings.line_channel_access_token is not None
@@ -48,6 +58,7 @@ def line_channel(settings: Settings, service: WelfareService) -> LineChannel:
         settings.line_channel_access_token.get_secret_value(),
         base_url=settings.line_api_base_url,
         public_url=settings.public_url,
+        queued=queued,
     )
 
 
@@ -64,33 +75,53 @@ def broadcast_senders(
     return senders
 
 
-async def serve(settings: Settings, service: WelfareService) -> None:
-    """Start the configured channels (and the web server for webhooks); stop on a signal."""
+async def serve(settings: Settings, service: WelfareService, role: str = RUN) -> None:
+    """Run a role until a signal: web (store webhooks), worker (handle and send), or both.
+
+    On PostgreSQL every role goes through the shared queue (handlers/worker.py), so any number of
+    web and worker processes keep each volunteer's order; on SQLite `run` handles events itself.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    queued = service.db.dialect.name == "postgresql"
+    receive, work = role != WORKER, role != WEB
     channels: list[TelegramChannel | LineChannel] = []
     if settings.telegram_enabled:
-        channels.append(telegram_channel(settings, service))
+        channels.append(telegram_channel(settings, service, queued, receive))
     if settings.line_enabled:
-        channels.append(line_channel(settings, service))
-    routes = [route for channel in channels for route in channel.routes()]
-    routes.append(export_route(service))
+        channels.append(line_channel(settings, service, queued))
+    routes: list[BaseRoute] = []
+    if receive:
+        routes = [route for channel in channels for route in channel.routes()]
+        routes.append(export_route(service))
+    if queued:
+        routes.append(metrics_route(service.db))
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
     for channel in channels:
         await channel.start()
-    courier = Courier(service, {channel.platform: channel.notify for channel in channels})
-    courier.start()
-    senders = broadcast_senders(settings, service, channels)
-    lease = timedelta(seconds=settings.broadcast_lease_seconds)
-    quiet = QuietHours.parse(settings.quiet_hours)
-    broadcaster = Broadcaster(service, senders, quiet, lease=lease)
-    broadcaster.start()
+    courier = broadcaster = worker = None
+    if work:
+        courier = Courier(service, {channel.platform: channel.notify for channel in channels})
+        # on the queue, orphaned rows are the worker's to sweep, within a second
+        courier.start(sweep_every=None if queued else SWEEP_SECONDS)
+        senders = broadcast_senders(settings, service, channels)
+        lease = timedelta(seconds=settings.broadcast_lease_seconds)
+        quiet = QuietHours.parse(settings.quiet_hours)
+        broadcaster = Broadcaster(service, senders, quiet, lease=lease)
+        broadcaster.start()
+    if work and queued:
+        worker = Worker(
+            service,
+            {channel.platform: channel for channel in channels},
+            concurrency=settings.worker_concurrency,
+        )
+        await worker.start()
     server: uvicorn.Server | None = None
     web_task: asyncio.Task[None] | None = None
-    if webhooks:
+    if webhooks or role != RUN:
         config = uvicorn.Config(
             create_app(routes, service.db),
             host=settings.web_host,
@@ -105,13 +136,19 @@ async def serve(settings: Settings, service: WelfareService) -> None:
         while not server.started and not web_task.done():  # noqa: ASYNC110 (uvicorn has no event)
             await asyncio.sleep(0.01)
         log.info("web server listening on %s:%s", settings.web_host, settings.web_port)
+    log.info("%s ready", role)
     try:
         await stop.wait()
     finally:
+        log.info("stopping: finishing work in hand for up to %.0f s", settings.drain_seconds)
         if server is not None and web_task is not None:
             server.should_exit = True
             await web_task
-        await broadcaster.stop()
-        await courier.stop()
+        if worker is not None:
+            await worker.stop(settings.drain_seconds)
+        if broadcaster is not None:
+            await broadcaster.stop()
+        if courier is not None:
+            await courier.stop()
         for channel in channels:
             await channel.stop()

@@ -4,7 +4,7 @@ Statements are built once and executed on a Connection; each inbound event runs 
 avoiding the ORM's per-statement cost here roughly triples throughput (see docs/benchmarks.md).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain.calendar import utcnow
+from storage import queue
 from storage.models import Conversation, InboundEvent, OutboxMessage, Volunteer
 
 _events = cast(Table, InboundEvent.__table__)
@@ -69,16 +70,27 @@ _CLAIM_NEW = {
 
 
 def store_events(
-    connection: Connection, platform: str, events: Iterable[tuple[str, dict[str, Any]]]
+    connection: Connection,
+    platform: str,
+    events: Iterable[tuple[str, dict[str, Any]]],
+    key_of: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> None:
-    """Store raw events not seen before (event id, payload); repeats are ignored."""
+    """Store raw events not seen before (event id, payload) with whose they are; ignore repeats."""
     now = utcnow()
     rows = [
-        {"platform": platform, "event_id": event_id, "payload": payload, "received_at": now}
+        {
+            "platform": platform,
+            "event_id": event_id,
+            "payload": payload,
+            "received_at": now,
+            "user_key": key_of(payload) if key_of else None,
+        }
         for event_id, payload in events
     ]
     if rows:
         connection.execute(_IGNORING_REPEATS[connection.dialect.name], rows)
+        if connection.dialect.name == "postgresql":
+            queue.notify(connection)
 
 
 def claim_event(connection: Connection, platform: str, event_id: str) -> bool:
@@ -143,14 +155,16 @@ def add_outbox(
     replies: list[dict[str, Any]],
     reply_token: str | None = None,
     now: datetime | None = None,
+    owner: int | None = None,
 ) -> int:
-    """Queue replies for a recipient; return the outbox id."""
+    """Queue replies for a recipient (sent by owner, a worker id); return the outbox id."""
     row = {
         "platform": platform,
         "recipient": recipient,
         "replies": replies,
         "reply_token": reply_token,
         "created_at": now or utcnow(),
+        "owner": owner,
     }
     return int(connection.execute(_ADD_OUTBOX, row).scalar_one())
 

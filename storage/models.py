@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -162,6 +164,9 @@ class Conversation(Base):
     reminded_at: Mapped[datetime | None]
 
 
+_WAITING = text("processed_at IS NULL")
+
+
 class InboundEvent(Base):
     """An inbound platform event: stored before it is acknowledged, marked once it took effect."""
 
@@ -169,11 +174,22 @@ class InboundEvent(Base):
     __table_args__ = (
         UniqueConstraint("platform", "event_id"),
         Index("ix_inbound_pending", "platform", "processed_at"),
+        Index("ix_inbound_waiting", "id", postgresql_where=_WAITING, sqlite_where=_WAITING),
+        Index(
+            "ix_inbound_waiting_user",
+            "platform",
+            "user_key",
+            "id",
+            postgresql_where=_WAITING,
+            sqlite_where=_WAITING,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(64))
+    # whose event it is (the platform's user, group or room id): one key's events go in order
+    user_key: Mapped[str | None] = mapped_column(String(64))
     # the raw event while it waits; cleared once processed so no personal data lingers
     payload: Mapped[dict[str, Any] | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -194,6 +210,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # set by a worker sending a row nobody is sending (a notification, a crashed worker's reply)
     claimed_at: Mapped[datetime | None]
+    # the worker sending this row (see storage/queue.py); another takes it over once it is gone
+    owner: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ReferenceCounter(Base):

@@ -1,4 +1,4 @@
-"""`python -m bot run` as a child process that tests can start, kill -9 and stop."""
+"""The bot (`python -m bot run`, web or worker) as a child process tests can start, kill, stop."""
 
 import os
 import signal
@@ -12,11 +12,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class BotProcess:
-    """The real bot in its own process, on an SQLite file in a working directory."""
+    """The real bot in its own process, on an SQLite file in a workdir (or on DATABASE_URL)."""
 
-    def __init__(self, workdir: Path, settings: dict[str, str], ready: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        settings: dict[str, str],
+        ready: str | None = None,
+        role: str = "run",
+    ) -> None:
         self.workdir = workdir
         self.ready = ready
+        self.role = role
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "LINE_"))}
         env.update(
             DATABASE_URL=f"sqlite:///{workdir / 'bot.db'}",
@@ -37,7 +44,7 @@ class BotProcess:
     def start(self) -> None:
         """Start a fresh process; wait for its `ready` log line when one is set."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
+            [sys.executable, "-m", "bot", self.role],
             cwd=self.workdir,
             env=self.env,
             stdout=subprocess.PIPE if self.ready else subprocess.DEVNULL,

@@ -1,6 +1,8 @@
 """Takes one inbound event through the engine: dedupe, state, effects and outbox, atomically."""
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +35,7 @@ from bot.domain.messages import Input, Notice, Reply, Text, reply_from_json, rep
 from bot.domain.province import Province
 from bot.domain.questionnaire import PROFILE
 from bot.domain.schedule import QuietHours
-from storage import inbox, staff
+from storage import inbox, queue, staff
 from storage import proposal_queries as queries
 from storage import repositories as repo
 from storage.db import make_sessions
@@ -42,6 +44,13 @@ from storage.models import Volunteer
 # a message queued this long ago and still not sent is one nobody is sending (see claim_stale)
 STALE_AFTER = timedelta(seconds=30)
 CLAIM_LEASE = timedelta(minutes=5)
+# LINE takes a reply token once, for about a minute; a row taken over sooner than this tries its
+# token again, and a refusal then means the first worker's reply went out (see LineChannel)
+REPLY_TOKEN_LIFE = timedelta(seconds=50)
+
+# the connection holding the current volunteer's turn (a worker's advisory lock, see
+# storage/queue.py): work done inside a turn runs on it, so one turn needs one connection
+TURN: ContextVar[Connection | None] = ContextVar("turn", default=None)
 
 
 @dataclass(frozen=True)
@@ -53,13 +62,15 @@ class Delivery:
     recipient: str
     replies: tuple[Reply, ...]
     reply_token: str | None = None
+    # taken over from a worker that died: part of it may have gone out already
+    retaken: bool = False
 
 
-def _delivery(row: dict[str, Any], with_token: bool = True) -> Delivery:
+def _delivery(row: dict[str, Any], with_token: bool = True, retaken: bool = False) -> Delivery:
     """Return the delivery an outbox row holds (its reply token only when still of use)."""
     replies = tuple(reply_from_json(r) for r in row["replies"])
     token = row["reply_token"] if with_token else None
-    return Delivery(row["id"], row["platform"], row["recipient"], replies, token)
+    return Delivery(row["id"], row["platform"], row["recipient"], replies, token, retaken)
 
 
 class WelfareService:
@@ -84,6 +95,19 @@ class WelfareService:
         self.clock = clock
         # outbox ids confirmed sent but not yet deleted: they go with the next transaction
         self._delivered: list[int] = []
+        # this process's worker id on the shared queue (None when it is not a queue worker)
+        self.owner: int | None = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Begin a transaction, on the current turn's connection when there is one."""
+        held = TURN.get()
+        if held is None:
+            with self.db.begin() as connection:
+                yield connection
+        else:
+            with held.begin():
+                yield held
 
     def handle(
         self,
@@ -97,7 +121,7 @@ class WelfareService:
         """Apply one event exactly once; return the replies to send (None for a duplicate)."""
         done = self._delivered[:]
         notices: list[Delivery] = []
-        with self.db.begin() as connection:
+        with self.transaction() as connection:
             if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
             staff_turn = self.desk.handle(connection, platform, user_id, event)
@@ -107,7 +131,9 @@ class WelfareService:
                 replies = staff_turn.replies
                 notices = [self.queue(connection, notice) for notice in staff_turn.notices]
             payload = [reply_to_json(r) for r in replies]
-            outbox_id = inbox.add_outbox(connection, platform, user_id, payload, reply_token)
+            outbox_id = inbox.add_outbox(
+                connection, platform, user_id, payload, reply_token, owner=self.owner
+            )
             if done:
                 inbox.remove_outbox(connection, done)
         self._forget(done)
@@ -120,7 +146,7 @@ class WelfareService:
         """Put a message for someone else in the outbox, to send after the commit."""
         payload = [reply_to_json(r) for r in notice.replies]
         outbox_id = inbox.add_outbox(
-            connection, notice.platform, notice.recipient, payload, None, self.clock()
+            connection, notice.platform, notice.recipient, payload, None, self.clock(), self.owner
         )
         return Delivery(outbox_id, notice.platform, notice.recipient, notice.replies)
 
@@ -202,7 +228,7 @@ class WelfareService:
         """Forget delivered outbox messages now (when idle, and on shutdown)."""
         done = self._delivered[:]
         if done:
-            with self.db.begin() as connection:
+            with self.transaction() as connection:
                 inbox.remove_outbox(connection, done)
             self._forget(done)
 
@@ -226,6 +252,16 @@ class WelfareService:
             rows = inbox.claim_stale(connection, platform, now, now - older_than, now - CLAIM_LEASE)
         return [_delivery(row, with_token=False) for row in rows]
 
+    def claim_orphans(self, platform: str, recipient: str | None = None) -> list[Delivery]:
+        """Take over outbox rows no live worker owns (of one recipient when given)."""
+        assert self.owner is not None
+        now = self.clock()
+        with self.transaction() as connection:
+            rows = queue.claim_orphans(connection, platform, self.owner, now, recipient)
+        return [
+            _delivery(row, row["created_at"] > now - REPLY_TOKEN_LIFE, retaken=True) for row in rows
+        ]
+
     def export_file(self, token: str) -> tuple[str, bytes] | None:
         """Return the name and bytes of a chat export still kept, or None."""
         with self.db.begin() as connection:
@@ -234,13 +270,19 @@ class WelfareService:
 
     def set_reachable(self, platform: str, user_id: str, reachable: bool) -> None:
         """Record that a volunteer blocked (or unblocked) the bot."""
-        with self.sessions.begin() as session:
+        with self.transaction() as connection, Session(bind=connection) as session:
             repo.set_reachable(session, platform, user_id, None if reachable else self.clock())
+            session.flush()
 
-    def store_events(self, platform: str, events: list[tuple[str, dict[str, Any]]]) -> None:
-        """Durably store raw inbound events before the platform is told they arrived."""
+    def store_events(
+        self,
+        platform: str,
+        events: list[tuple[str, dict[str, Any]]],
+        key_of: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> None:
+        """Durably store raw inbound events (and whose they are) before the platform is told."""
         with self.db.begin() as connection:
-            inbox.store_events(connection, platform, events)
+            inbox.store_events(connection, platform, events, key_of)
 
     def pending_events(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
         """Return stored events that have not taken effect yet."""
@@ -249,7 +291,7 @@ class WelfareService:
 
     def finish_event(self, platform: str, event_id: str) -> None:
         """Mark an event processed when nothing else did (events the bot ignores)."""
-        with self.db.begin() as connection:
+        with self.transaction() as connection:
             inbox.finish_event(connection, platform, event_id)
 
     # effects ----------------------------------------------------------------------------------

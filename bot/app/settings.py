@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     telegram_broadcast_rate: float = 28.0
     # a worker holds a broadcast this long between renewals; after a crash, the wait to resume
     broadcast_lease_seconds: float = 30.0
+    # on SIGTERM, how long a process may finish the work in hand before it exits anyway
+    drain_seconds: float = 20.0
+    # volunteers a queue worker (PostgreSQL) handles at once; each holds a database connection
+    worker_concurrency: int = Field(default=8, ge=1, le=16)
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""
 

@@ -80,6 +80,44 @@ def run() -> None:
     asyncio.run(serve(settings, service))
 
 
+SQLITE_REFUSAL = (
+    "welfarebot {role} needs PostgreSQL (DATABASE_URL=postgresql://...); "
+    "on SQLite use `welfarebot run`, which does both in one process."
+)
+
+
+@app.command()
+def web() -> None:
+    """Store webhooks and serve the desk, /healthz and /metrics (PostgreSQL; any number of them)."""
+    _serve_role("web")
+
+
+@app.command()
+def worker() -> None:
+    """Handle stored events, send replies, broadcasts and reminders (PostgreSQL; any number)."""
+    _serve_role("worker")
+
+
+def _serve_role(role: str) -> None:
+    from bot.app.wiring import build_service
+    from handlers.runner import serve
+
+    settings = Settings()
+    if make_url(settings.database_url).get_backend_name() != "postgresql":
+        err.print(SQLITE_REFUSAL.format(role=role), highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    if role == "web" and settings.telegram_enabled and not settings.telegram_webhook_url:
+        err.print(
+            "welfarebot web needs TELEGRAM_WEBHOOK_URL: Telegram allows one poller, "
+            "so several processes take updates by webhook.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    _logging()
+    asyncio.run(serve(settings, build_service(settings), role))
+
+
 @app.command()
 def chat() -> None:
     """Chat with the bot in this terminal, as a volunteer would (input may be piped in)."""

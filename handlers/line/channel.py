@@ -28,6 +28,13 @@ PUSH_ATTEMPTS = 4
 HANDLING = 8
 
 
+def user_key(payload: dict[str, Any]) -> str | None:
+    """Return whose event this is: the user, group or room it came from."""
+    source = payload.get("source") or {}
+    key = source.get("userId") or source.get("groupId") or source.get("roomId")
+    return str(key) if key else None
+
+
 class LineChannel:
     """Receives LINE webhooks, stores each event durably, and answers through the core."""
 
@@ -40,8 +47,11 @@ class LineChannel:
         access_token: str,
         base_url: str = "https://api.line.me",
         public_url: str | None = None,
+        queued: bool = False,
     ) -> None:
         self.service = service
+        # queued: stored events go to the shared queue (storage/queue.py), not handled here
+        self.queued = queued
         self.public_url = public_url.rstrip("/") if public_url else None
         self.parser = WebhookParser(channel_secret)
         self.client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
@@ -54,6 +64,8 @@ class LineChannel:
 
     async def start(self) -> None:
         """Resend replies that were never confirmed, then handle events stored but not done."""
+        if self.queued:
+            return
         for delivery in self.service.undelivered(PLATFORM):
             # a reply token is long expired after a restart, so these go by push
             pushed = Delivery(delivery.outbox_id, PLATFORM, delivery.recipient, delivery.replies)
@@ -98,7 +110,9 @@ class LineChannel:
             stored = [(str(e["webhookEventId"]), e) for e in events]
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "malformed body"}, status_code=400)
-        if stored:
+        if stored and self.queued:
+            self.service.store_events(PLATFORM, stored, user_key)
+        elif stored:
             self.service.store_events(PLATFORM, stored)
             for _event_id, payload in stored:
                 self._schedule(payload)
@@ -111,11 +125,13 @@ class LineChannel:
 
     async def _process(self, payload: dict[str, Any]) -> None:
         """Handle one stored event; a user's events run one at a time, in arrival order."""
-        source = payload.get("source") or {}
-        key = str(source.get("userId") or source.get("groupId") or source.get("roomId") or "")
+        async with self._order.turn(user_key(payload) or ""), self._handling:
+            await self.process(payload)
+
+    async def process(self, payload: dict[str, Any]) -> None:
+        """Handle one stored event now; on failure close it and apologise."""
         try:
-            async with self._order.turn(key), self._handling:
-                await self._handle(payload)
+            await self._handle(payload)
         except Exception:
             log.exception("a LINE event failed")
             await self._apologise(payload)
@@ -171,12 +187,11 @@ class LineChannel:
         requests = batches(render_all([self._linked(r) for r in delivery.replies]))
         sent = True
         for index, messages in enumerate(requests):
-            if (
-                index == 0
-                and delivery.reply_token
-                and await self._reply(delivery.reply_token, messages)
-            ):
-                continue
+            if index == 0 and delivery.reply_token:
+                refused = await self._reply_refusal(delivery.reply_token, messages)
+                # a young token refused on a retaken row was used by the worker that died
+                if refused is None or (delivery.retaken and refused == 400):
+                    continue
             # the same retry key for the same batch, even after a restart: LINE sends it once
             key = uuid.uuid5(RETRY_NAMESPACE, f"{delivery.outbox_id}:{index}")
             sent = await self._push(delivery.recipient, messages, str(key)) and sent
@@ -217,14 +232,18 @@ class LineChannel:
 
     async def _reply(self, token: str, messages: list[Message]) -> bool:
         """Reply with a token; False when LINE refuses it (expired or used), so push instead."""
+        return await self._reply_refusal(token, messages) is None
+
+    async def _reply_refusal(self, token: str, messages: list[Message]) -> int | None:
+        """Reply with a token; return LINE's status when it refuses (None when it went)."""
         try:
             await self._send(
                 "/v2/bot/message/reply", {"replyToken": token, "messages": messages}, {}
             )
         except ApiException as error:
             log.info("reply token refused (%s); falling back to push", error.status)
-            return False
-        return True
+            return int(error.status or 0)
+        return None
 
     async def _push(self, to: str, messages: list[Message], retry_key: str) -> bool:
         body = {"to": to, "messages": messages}

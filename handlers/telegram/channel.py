@@ -27,7 +27,7 @@ from bot.domain.messages import Input, Reply
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
 from handlers.telegram.pacer import Kind, PacedRateLimiter, Pacer, seconds
-from handlers.telegram.processor import PerUserUpdateProcessor
+from handlers.telegram.processor import PerUserUpdateProcessor, user_key
 from handlers.telegram.render import render_all
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,14 @@ class TelegramChannel:
         webhook_secret: str | None = None,
         concurrency: int = 256,
         pacer: Pacer | None = None,
+        queued: bool = False,
+        receive: bool = True,
     ) -> None:
         self.service = service
+        # queued: stored updates go to the shared queue (storage/queue.py), not handled here
+        self.queued = queued
+        # receive: take updates in (webhook or polling); a queue worker only handles and sends
+        self.receive = receive
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self._claimed: set[int] = set()
@@ -97,12 +103,15 @@ class TelegramChannel:
         """Start processing: resend unsent replies, replay stored updates, then poll or listen."""
         await self.app.initialize()
         await self.app.start()
+        if not self.queued:
+            for delivery in self.service.undelivered(PLATFORM):
+                await self.deliver(delivery)
+            for _event_id, payload in self.service.pending_events(PLATFORM):
+                self._replayed.add(int(payload["update_id"]))
+                await self.app.update_queue.put(Update.de_json(payload, self.app.bot))
+        if not self.receive:
+            return
         await self._register_commands()
-        for delivery in self.service.undelivered(PLATFORM):
-            await self.deliver(delivery)
-        for _event_id, payload in self.service.pending_events(PLATFORM):
-            self._replayed.add(int(payload["update_id"]))
-            await self.app.update_queue.put(Update.de_json(payload, self.app.bot))
         if self.webhook_url:
             secret = self.webhook_secret
             await self.app.bot.set_webhook(
@@ -164,8 +173,12 @@ class TelegramChannel:
 
     async def take(self, payloads: list[dict]) -> None:
         """Store raw updates durably, then queue them for processing."""
+        stored = [(str(p["update_id"]), p) for p in payloads]
+        if self.queued:
+            self.service.store_events(PLATFORM, stored, self._key_of)
+            return
         self._quiet.clear()
-        self.service.store_events(PLATFORM, [(str(p["update_id"]), p) for p in payloads])
+        self.service.store_events(PLATFORM, stored)
         for payload in payloads:
             update = Update.de_json(payload, self.app.bot)
             if update is not None:
@@ -192,7 +205,24 @@ class TelegramChannel:
         """Return the web routes this channel serves."""
         return [Route("/telegram/webhook", self.webhook, methods=["POST"])]
 
+    def _key_of(self, payload: dict) -> str | None:
+        """Return whose update this is, for the shared queue's per-volunteer order."""
+        key = user_key(Update.de_json(payload, self.app.bot))
+        return str(key) if key else None
+
     # handling -----------------------------------------------------------------------------------
+
+    async def process(self, payload: dict) -> None:
+        """Handle one stored update now (a queue worker's turn); close it if nothing claimed it."""
+        update = Update.de_json(payload, self.app.bot)
+        if update is None:
+            self.service.finish_event(PLATFORM, str(payload.get("update_id")))
+            return
+        await self.app.process_update(update)
+        if update.update_id in self._claimed:
+            self._claimed.discard(update.update_id)
+        else:
+            self.service.finish_event(PLATFORM, str(update.update_id))
 
     async def _on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Answer a private message."""

@@ -25,7 +25,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         Updates take a concurrency slot in arrival order (asyncio's semaphore is fair), so
         taking the user's FIFO lock next keeps each user's order; other users run meanwhile.
         """
-        async with self._order.turn(_user_key(update)):
+        async with self._order.turn(user_key(update)):
             try:
                 await coroutine
             finally:
@@ -38,7 +38,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         """Nothing to tear down."""
 
 
-def _user_key(update: object) -> int:
+def user_key(update: object) -> int:
+    """Return whose update this is: the user, else the chat (0 when neither is known)."""
     if isinstance(update, Update):
         if update.effective_user is not None:
             return update.effective_user.id
