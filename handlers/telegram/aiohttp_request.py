@@ -6,10 +6,17 @@ connections it managed about 130 requests/s where aiohttp managed 2,000, so the 
 """
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+
+def _given(timeout: object, ours: float | None) -> float | None:
+    """Return the timeout PTB passed, or ours where it passed a "use the default" marker."""
+    # PTB marks defaults with instances of its private DefaultValue; only public names are used
+    # here, so anything that is not a number or None counts as "the default".
+    if timeout is None or isinstance(timeout, int | float):
+        return timeout
+    return ours
 
 
 class AiohttpRequest(BaseRequest):
@@ -53,10 +60,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Send one request; return the status code and body."""
         if self._session is None or self._session.closed:
@@ -71,12 +78,10 @@ class AiohttpRequest(BaseRequest):
             for name, (filename, content, mimetype) in files.items():
                 form.add_field(name, content, filename=filename, content_type=mimetype)
             body = form
-        read = self._read if isinstance(read_timeout, DefaultValue) else read_timeout
-        write: float | None = self._write if not files else self._media_write
-        if not isinstance(write_timeout, DefaultValue):
-            write = write_timeout
-        connect = self._connect if isinstance(connect_timeout, DefaultValue) else connect_timeout
-        pool = self._pool if isinstance(pool_timeout, DefaultValue) else pool_timeout
+        read = _given(read_timeout, self._read)
+        write = _given(write_timeout, self._media_write if files else self._write)
+        connect = _given(connect_timeout, self._connect)
+        pool = _given(pool_timeout, self._pool)
         timeout = aiohttp.ClientTimeout(
             total=None,
             connect=(pool or 0) + (connect or 0) or None,
