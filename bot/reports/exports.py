@@ -10,7 +10,7 @@ from bot.domain.calendar import BE_OFFSET, to_bangkok
 from bot.domain.i18n import CATALOGUES, text
 from bot.domain.province import Province
 from bot.domain.roles import mask_name, mask_phone
-from bot.reports.xlsx_stream import write_table
+from bot.reports.xlsx_stream import Workbook
 
 # Excel's locale code for the Thai Buddhist calendar (xx=01 western digits, yy=07 Thai calendar)
 BE_DATE_FORMAT = "[$-1070000]d/m/yyyy hh:mm"
@@ -169,6 +169,18 @@ def write_xlsx(
     masked: bool,
 ) -> int:
     """Write proposals as an XLSX sheet with Thai headers, frozen and filtered; return rows."""
+    with Workbook(out, BE_DATE_FORMAT) as book:
+        return write_sheet(book, text(LANGUAGE, "col.sheet"), rows, province, masked)
+
+
+def write_sheet(
+    book: Workbook,
+    name: str,
+    rows: Iterable[Mapping[Any, Any]],
+    province: Province,
+    masked: bool,
+) -> int:
+    """Add a sheet of proposals to a workbook: Thai headers, frozen and filtered; return rows."""
     widths = [column.width for column in COLUMNS]
     table = (values(row, province, masked) for row in rows)
-    return write_table(out, text(LANGUAGE, "col.sheet"), headers(), widths, table, BE_DATE_FORMAT)
+    return book.table(name, headers(), widths, table)
