@@ -1,4 +1,4 @@
-"""The questionnaire as data: the volunteer's profile form and the proposal form of DOMAIN.md."""
+"""The questionnaire as data: the profile form and the proposal form (see docs/domain.md)."""
 
 from dataclasses import dataclass, field
 from enum import StrEnum
