@@ -67,12 +67,11 @@ class TerminalChat:
     def show(self, replies: list[Reply]) -> None:
         """Print replies; choices are numbered, commands shown as what to type."""
         for reply in replies:
-            self.stdout.write(reply.text + "\n")
-            # a terminal can share neither a phone contact, a location nor a photo
-            choices = [b for b in reply.buttons if not b.data.startswith(("cmd:", "share:"))]
-            if reply.card is not None:
-                choices += [row.edit for row in reply.card.rows if row.edit is not None]
-            commands = [b for b in reply.buttons if b.data.startswith("cmd:")]
+            # after a toggle, what is chosen so far is enough above the renumbered choices
+            self.stdout.write(
+                (reply.toast if reply.in_place and reply.toast else reply.text) + "\n"
+            )
+            choices, commands = choices_of(reply)
             if reply.buttons:
                 self.numbered = choices
             for number, button in enumerate(choices, start=1):
@@ -84,6 +83,15 @@ class TerminalChat:
                 self.stdout.write(f"  {hints}\n")
             self.stdout.write("\n")
         self.stdout.flush()
+
+
+def choices_of(reply: Reply) -> tuple[list[Button], list[Button]]:
+    """Return a reply's numbered choices (a card's edits among them) and its typed commands."""
+    # a terminal can share neither a phone contact, a location nor a photo
+    choices = [b for b in reply.buttons if not b.data.startswith(("cmd:", "share:"))]
+    if reply.card is not None:
+        choices += [row.edit for row in reply.card.rows if row.edit is not None]
+    return choices, [b for b in reply.buttons if b.data.startswith("cmd:")]
 
 
 def run_terminal(service: WelfareService, user_id: str) -> None:

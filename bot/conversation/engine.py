@@ -360,7 +360,7 @@ class Engine:
             toggle, done = f"t:{question.key}:", f"d:{question.key}"
             if event.data.startswith(toggle) and (code := event.data[len(toggle) :]) in codes:
                 pending = [c for c in codes if (c in state.pending) != (c == code)]
-                return self._prompt(replace(state, pending=pending), who)
+                return self._toggled(replace(state, pending=pending), who, question)
             if event.data == done:
                 return self._finish_multi(state, who, question, state.pending)
             raise Invalid("err.stale")
@@ -376,6 +376,19 @@ class Engine:
             if chosen:
                 return self._finish_multi(state, who, question, chosen)
         raise Invalid("err.pick")
+
+    def _toggled(self, state: State, who: Who, question: Question) -> Turn:
+        """Redraw a multi-select after a tap, marked to replace the pressed question's buttons."""
+        turn = self._prompt(state, who)
+        chosen = [views.option_label(who.language, question, c, self.province)
+                  for c in state.pending]  # fmt: skip
+        shown = ", ".join(chosen) or text(who.language, "value.none")
+        toast = text(who.language, "toggle.chosen", count=len(chosen), options=shown)
+        redrawn = tuple(
+            replace(a, in_place=True, toast=toast) if isinstance(a, Reply) else a
+            for a in turn.actions
+        )
+        return Turn(turn.state, redrawn)
 
     def _finish_multi(self, state: State, who: Who, question: Question, chosen: list[str]) -> Turn:
         if not chosen:
@@ -410,9 +423,8 @@ class Engine:
         if question.kind in (Kind.PHONE, Kind.PLACE) and value is not None:
             # a plain acknowledgement also lets channels put away a share-phone/location keyboard
             shown = views.format_value(who.language, question, value, self.province)
-            return Turn(
-                turn.state, (Reply(text(who.language, "saved", value=shown)), *turn.actions)
-            )
+            saved = Reply(text(who.language, "saved", value=shown), closes_keyboard=True)
+            return Turn(turn.state, (saved, *turn.actions))
         return turn
 
     def _next(self, state: State, who: Who) -> Turn:

@@ -1,7 +1,7 @@
 """Platform-neutral inputs from volunteers and the replies the engine sends back."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -95,6 +95,12 @@ class Reply:
     # the question wants several presses before moving on, so keep the buttons visible
     multi: bool = False
     document: Document | None = None
+    # this reply redraws the question just pressed (a toggle): a platform that can edit a sent
+    # message changes that message's buttons and shows `toast` instead of sending a new one
+    in_place: bool = False
+    toast: str = ""
+    # an acknowledgement after a phone or location answer: the share keyboard can go now
+    closes_keyboard: bool = False
 
 
 MAX_BUTTON_DATA = 64
@@ -113,12 +119,12 @@ def fold_notes(replies: Sequence[Reply], limit: int) -> list[Reply]:
     folded: list[Reply] = []
     waiting: list[str] = []
     for reply in replies:
-        if not reply.buttons and reply.card is None and reply.document is None:
+        if is_note(reply):
             waiting.append(reply.text)
             continue
         joined = "\n\n".join([*waiting, reply.text])
-        if waiting and len(joined) <= limit:
-            reply = Reply(joined, reply.buttons, reply.card, reply.multi)
+        if waiting and len(joined) <= limit and not reply.in_place:
+            reply = replace(reply, text=joined)
         else:
             folded += [Reply(text) for text in waiting]
         waiting = []
@@ -129,6 +135,11 @@ def fold_notes(replies: Sequence[Reply], limit: int) -> list[Reply]:
     return folded
 
 
+def is_note(reply: Reply) -> bool:
+    """Tell whether a reply is plain text that may share a bubble with the next one."""
+    return not (reply.buttons or reply.card or reply.document or reply.in_place)
+
+
 def _button(button: Button) -> dict[str, str]:
     return {"label": button.label, "data": button.data}
 
@@ -136,8 +147,11 @@ def _button(button: Button) -> dict[str, str]:
 def reply_to_json(reply: Reply) -> dict[str, Any]:
     """Return a reply as a JSON-ready dict (for the outbox)."""
     data: dict[str, Any] = {"text": reply.text, "buttons": [_button(b) for b in reply.buttons]}
-    if reply.multi:
-        data["multi"] = True
+    for flag in ("multi", "in_place", "closes_keyboard"):
+        if getattr(reply, flag):
+            data[flag] = True
+    if reply.toast:
+        data["toast"] = reply.toast
     if reply.card is not None:
         rows = [
             {"label": r.label, "value": r.value, "edit": _button(r.edit) if r.edit else None}
@@ -167,6 +181,9 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         else None,
         multi=data.get("multi", False),
         document=Document(**data["document"]) if data.get("document") else None,
+        in_place=data.get("in_place", False),
+        toast=data.get("toast", ""),
+        closes_keyboard=data.get("closes_keyboard", False),
     )
 
 

@@ -1,5 +1,6 @@
 """Draws neutral replies as LINE messages: quick replies, Flex choice lists and the review card."""
 
+import unicodedata
 from typing import Any
 
 from bot.domain.messages import (
@@ -22,17 +23,43 @@ BUTTONS_PER_BUBBLE = 9
 MAX_MESSAGES = 5
 
 Message = dict[str, Any]
+# symbols a label may start with, dropped when that is what it takes to fit a quick reply
+DECORATION = "📝📋👤🔒❓✅✖✏️📍📷📱◀▶ "
+
+
+def units(text: str) -> int:
+    """Return a text's length as LINE counts it: in UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if units(text) <= limit:
+        return text
+    while units(text) > limit - 1:
+        text = text[:-1]
+    # a Thai vowel or tone mark left without its consonant would show as a dotted circle
+    while text and unicodedata.category(text[-1]) == "Mn" and units(text) >= limit - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+def _fit(label: str, limit: int) -> str:
+    """Return a label within a limit: without its leading symbol if that is enough, else cut."""
+    if units(label) <= limit:
+        return label
+    plain = label.lstrip(DECORATION)
+    return plain if units(plain) <= limit else _cut(plain, limit)
+
+
+def _fits(label: str, limit: int) -> bool:
+    return units(label.lstrip(DECORATION)) <= limit
 
 
 def _postback(button: Button, limit: int) -> dict[str, Any]:
     # the full label is what the chat shows as the volunteer's own message
     return {
         "type": "postback",
-        "label": _cut(button.label, limit),
+        "label": _fit(button.label, limit),
         "data": button.data,
         "displayText": _cut(button.label, 300),
     }
@@ -40,9 +67,9 @@ def _postback(button: Button, limit: int) -> dict[str, Any]:
 
 def _quick_item(button: Button) -> dict[str, Any]:
     if button.data == SHARE_LOCATION:
-        action: dict[str, Any] = {"type": "location", "label": _cut(button.label, QUICK_LABEL)}
+        action: dict[str, Any] = {"type": "location", "label": _fit(button.label, QUICK_LABEL)}
     elif button.data == SHARE_PHOTO:
-        action = {"type": "cameraRoll", "label": _cut(button.label, QUICK_LABEL)}
+        action = {"type": "cameraRoll", "label": _fit(button.label, QUICK_LABEL)}
     else:
         action = _postback(button, QUICK_LABEL)
     return {"type": "action", "action": action}
@@ -142,7 +169,12 @@ def render(reply: Reply) -> list[Message]:
         if quick:
             flex["quickReply"] = quick
         return [flex]
-    fits = len(buttons) <= MAX_QUICK_REPLIES and all(len(b.label) <= QUICK_LABEL for b in choices)
+    fits = len(buttons) <= MAX_QUICK_REPLIES and all(_fits(b.label, QUICK_LABEL) for b in buttons)
+    if reply.in_place and len(buttons) <= MAX_QUICK_REPLIES:
+        # LINE cannot edit a sent message, and quick replies vanish after a tap: a toggle is
+        # answered with one short line of what is chosen so far and the same choices as quick
+        # replies (cut to fit), not a second copy of the whole list (7 taps were 7 lists)
+        return [_text(reply.toast or pieces[-1], _quick_reply(choices + commands))]
     if fits:
         return [*head, _text(pieces[-1], _quick_reply(choices + commands))]
     flex = {

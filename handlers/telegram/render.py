@@ -1,5 +1,6 @@
 """Draws neutral replies as Telegram messages: text within limits, inline or reply keyboards."""
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,8 +16,10 @@ from bot.domain.messages import SHARE_LOCATION, SHARE_PHONE, SHARE_PHOTO, Button
 from handlers.text_split import split_text
 
 MAX_TEXT = 4096
-# labels up to this many characters share a row of two
-SHORT_LABEL = 18
+MAX_TOAST = 200
+# how many character cells a row of inline buttons shows on a phone before it cuts labels short
+ROW_WIDTH = 36
+MAX_PER_ROW = 3
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -29,15 +32,45 @@ class Outgoing:
     markup: Markup | None
 
 
-def _rows(buttons: list[Button]) -> list[list[Button]]:
-    """Lay choices out two to a row when short, then commands together on the last row."""
-    choices = [b for b in buttons if not b.data.startswith("cmd:")]
-    commands = [b for b in buttons if b.data.startswith("cmd:")]
-    width = 2 if all(len(b.label) <= SHORT_LABEL for b in choices) else 1
-    rows = [choices[i : i + width] for i in range(0, len(choices), width)]
-    if commands:
-        rows.append(commands)
-    return rows
+def width(label: str) -> int:
+    """Return how many character cells a label takes: Thai vowel and tone marks take none."""
+    return sum(
+        0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else 2 if ord(c) > 0x2000 and
+        unicodedata.east_asian_width(c) == "W" else 1
+        for c in label
+    )  # fmt: skip
+
+
+def _columns(buttons: list[Button]) -> list[list[Button]]:
+    """Lay buttons out in equal columns as wide as the widest allows; a long one has a row."""
+    short = [b for b in buttons if width(b.label) <= ROW_WIDTH // 2]
+    widest = max((width(b.label) for b in short), default=1)
+    per_row = max(1, min(MAX_PER_ROW, ROW_WIDTH // widest))
+    rows: list[list[Button]] = []
+    row: list[Button] = []
+    for button in buttons:
+        if button not in short:
+            rows += [row, [button]] if row else [[button]]
+            row = []
+            continue
+        row.append(button)
+        if len(row) == per_row:
+            rows.append(row)
+            row = []
+    return [*rows, row] if row else rows
+
+
+def _rows(reply: Reply, buttons: list[Button]) -> list[list[Button]]:
+    """Lay out choices, then a card's edit buttons, then commands and actions at the bottom."""
+    commands = [b for b in buttons if b.data.startswith(("cmd:", "d:"))]
+    choices = [b for b in buttons if b not in commands]
+    if reply.card is not None:
+        # a card's own actions (submit, save) sit with the commands, under the edit buttons
+        edits = [row.edit for row in reply.card.rows if row.edit]
+        return _columns(edits) + _columns(choices + commands)
+    # "done" of a multi-select gets a row of its own, so it is not taken for one more option
+    finish = [[b] for b in commands if b.data.startswith("d:")]
+    return _columns(choices) + finish + _columns([b for b in commands if b.data.startswith("cmd:")])
 
 
 def markup(reply: Reply) -> Markup:
@@ -61,12 +94,12 @@ def markup(reply: Reply) -> Markup:
         if others:
             keys.append(others)
         return ReplyKeyboardMarkup(keys, resize_keyboard=True, one_time_keyboard=True)
-    if not buttons:
+    if not buttons and reply.card is None:
         return ReplyKeyboardRemove()
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-            for row in _rows(buttons)
+            for row in _rows(reply, buttons)
         ]
     )
 
@@ -79,5 +112,19 @@ def render(reply: Reply) -> list[Outgoing]:
 
 
 def render_all(replies: Sequence[Reply]) -> list[Outgoing]:
-    """Return the messages for several replies, notes folded into the question after them."""
-    return [outgoing for reply in fold_notes(replies, MAX_TEXT) for outgoing in render(reply)]
+    """Return the messages for several replies, notes folded into the question after them.
+
+    A note that closes the share keyboard is not folded into a question with inline buttons:
+    a message carries one keyboard, and only a message of its own can take the old one away.
+    """
+    groups: list[list[Reply]] = [[]]
+    for reply in replies:
+        groups[-1].append(reply)
+        if reply.closes_keyboard:
+            groups.append([])
+    return [
+        outgoing
+        for group in groups
+        for reply in fold_notes(group, MAX_TEXT)
+        for outgoing in render(reply)
+    ]

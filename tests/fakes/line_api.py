@@ -289,7 +289,8 @@ def limits(payload: dict[str, Any]) -> list[str]:
 
 def _action(action: dict[str, Any], label_limit: int) -> list[str]:
     problems = []
-    if len(action.get("label", "")) > label_limit:
+    # LINE counts characters in UTF-16 code units: an emoji takes two
+    if len(action.get("label", "").encode("utf-16-le")) // 2 > label_limit:
         problems.append(f"action label over {label_limit}: {action.get('label')!r}")
     if len(action.get("data", "")) > 300:
         problems.append("postback data over 300")

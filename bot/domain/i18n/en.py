@@ -116,6 +116,7 @@ TEXTS: dict[str, str] = {
     "btn.yes_discard": "Discard this proposal",
     "btn.no_continue": "Continue",
     "saved": "Saved: {value}",
+    "toggle.chosen": "{count} chosen: {options}",
     "current": "(current answer: {value})",
     "photo.received": "Photo {count}/{max} received. Send more, or press “Done”",
     "profile.saved": "Your details are saved. Thank you.",

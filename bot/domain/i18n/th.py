@@ -119,6 +119,7 @@ TEXTS: dict[str, str] = {
     "btn.yes_discard": "ทิ้งข้อเสนอนี้",
     "btn.no_continue": "ทำต่อ",
     "saved": "บันทึกแล้ว: {value}",
+    "toggle.chosen": "เลือกแล้ว {count} รายการ: {options}",
     "current": "(คำตอบเดิม: {value})",
     "photo.received": "ได้รับรูปที่ {count}/{max} แล้ว ส่งเพิ่ม หรือกด “เสร็จ”",
     "profile.saved": "บันทึกข้อมูลผู้เสนอแล้ว ขอบคุณค่ะ",
