@@ -10,7 +10,7 @@ from json import JSONDecodeError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import BotCommand, Update
+from telegram import BotCommand, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
@@ -28,7 +28,7 @@ from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
 from handlers.telegram.pacer import Kind, PacedRateLimiter, Pacer, seconds
 from handlers.telegram.processor import PerUserUpdateProcessor, user_key
-from handlers.telegram.render import render_all
+from handlers.telegram.render import MAX_TOAST, markup, render_all
 
 log = logging.getLogger(__name__)
 # getUpdates and sendMessage go through do_api_request on purpose: the raw JSON is what is stored
@@ -238,9 +238,10 @@ class TelegramChannel:
         if query.message is not None and query.message.chat.type != "private":
             await self._stop_spinner(update)
             return
-        await self._handle(update, press_input(query))
+        pressed = query.message.message_id if query.message is not None else None
+        await self._handle(update, press_input(query), pressed)
 
-    async def _stop_spinner(self, update: Update) -> None:
+    async def _stop_spinner(self, update: Update, toast: str = "") -> None:
         """Answer a button's query once, and only while Telegram still takes the answer.
 
         An update seen before (a redelivery) was answered then, and one replayed from the
@@ -250,7 +251,7 @@ class TelegramChannel:
         if query is None or update.update_id in self._replayed:
             return
         try:
-            await query.answer()
+            await query.answer(toast[:MAX_TOAST] or None)
         except TelegramError as error:
             log.info("a button's query was not answered (%s)", type(error).__name__)
 
@@ -263,7 +264,8 @@ class TelegramChannel:
         language = language if language in LANGUAGES else self.service.default_language
         await message.reply_text(text(language, "err.group_chat"))
 
-    async def _handle(self, update: Update, event: Input) -> None:
+    async def _handle(self, update: Update, event: Input, pressed: int | None = None) -> None:
+        """Answer one input; a toggle redraws the pressed message's buttons in place."""
         user = update.effective_user
         if user is None:
             return
@@ -274,7 +276,12 @@ class TelegramChannel:
         self._claimed.add(update.update_id)
         if delivery is None:
             return  # seen before: answered then
-        await self._stop_spinner(update)
+        replies = delivery.replies
+        toggle = replies[0] if len(replies) == 1 and replies[0].in_place else None
+        await self._stop_spinner(update, toggle.toast if toggle else "")
+        if pressed and toggle and await self._edit_buttons(delivery.recipient, pressed, toggle):
+            self.service.delivered([delivery.outbox_id])
+            return
         await self.deliver(delivery)
 
     async def _after_update(self, update: object) -> None:
@@ -332,6 +339,20 @@ class TelegramChannel:
             )
             return
         self.service.delivered([delivery.outbox_id])
+
+    async def _edit_buttons(self, chat_id: str, message_id: int, reply: Reply) -> bool:
+        """Redraw a sent message's buttons; False when Telegram will not (too old, deleted)."""
+        keyboard = markup(reply)
+        if not isinstance(keyboard, InlineKeyboardMarkup):
+            return False
+        try:
+            await self.app.bot.edit_message_reply_markup(
+                chat_id, message_id, reply_markup=keyboard, rate_limit_args="reply"
+            )
+        except TelegramError as error:
+            log.info("a keyboard was not edited in place (%s); sending it again", error)
+            return False
+        return True
 
     async def notify(self, delivery: Delivery) -> None:
         """Send a message meant for someone other than the sender (after replies)."""

@@ -38,6 +38,8 @@ class Call:
 
     method: str
     params: dict[str, Any]
+    # the id the fake gave a sent message (sendMessage, sendDocument)
+    message_id: int | None = None
 
 
 @dataclass
@@ -69,6 +71,10 @@ class FakeTelegram:
     _loop: asyncio.AbstractEventLoop | None = None
     _released: threading.Event = field(default_factory=threading.Event)
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+    # what each sent message shows now, by (chat id, message id): its text and reply_markup
+    shown: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    # Bot API calls refused as Telegram would (bad request), with the reason
+    refused: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -130,6 +136,13 @@ class FakeTelegram:
             return JSONResponse({"ok": True, "result": await self._get_updates(params)})
         call = Call(method, params)
         refusal = self._refusal(call) if method in COUNTED else None
+        problem = bad_request(call, self.shown)
+        if problem is not None:
+            with self._changed:
+                self.refused.append(problem)
+                self._changed.notify_all()
+            body = {"ok": False, "error_code": 400, "description": f"Bad Request: {problem}"}
+            return JSONResponse(body, status_code=400)
         if refusal is not None:
             return refusal
         if method == "answerCallbackQuery":
@@ -148,11 +161,11 @@ class FakeTelegram:
             await asyncio.to_thread(self._released.wait)
             return JSONResponse({"ok": False, "error_code": 500, "description": "held"}, 500)
         with self._changed:
+            result = self._result(call)
             self.calls.append(call)
             self._changed.notify_all()
         if self.on_send is not None:
             self.on_send(call)
-        result = self._result(call)
         if result is None:
             body = {"ok": False, "error_code": 404, "description": "Not Found"}
             return JSONResponse(body, status_code=404)
@@ -222,6 +235,7 @@ class FakeTelegram:
         if call.method == "getMe":
             return BOT_USER
         if call.method == "sendDocument":
+            call.message_id = next(self._message_ids)
             filename, content = call.params["document"]
             document = {
                 "file_id": f"doc-{len(content)}",
@@ -229,15 +243,26 @@ class FakeTelegram:
                 "file_name": filename,
             }
             return {
-                "message_id": next(self._message_ids),
+                "message_id": call.message_id,
                 "date": int(time.time()),
                 "chat": {"id": int(call.params["chat_id"]), "type": "private", "first_name": "V"},
                 "document": document,
             }
         if call.method in {"sendMessage", "editMessageText", "editMessageReplyMarkup"}:
             chat_id = int(call.params["chat_id"])
+            if call.method == "sendMessage":
+                call.message_id = next(self._message_ids)
+                self.shown[(chat_id, call.message_id)] = {
+                    "text": call.params["text"],
+                    "reply_markup": call.params.get("reply_markup"),
+                }
+            else:
+                call.message_id = int(call.params["message_id"])
+                self.shown[(chat_id, call.message_id)].update(
+                    {k: v for k, v in call.params.items() if k in ("text", "reply_markup")}
+                )
             return {
-                "message_id": next(self._message_ids),
+                "message_id": call.message_id,
                 "date": int(time.time()),
                 "chat": {"id": chat_id, "type": "private", "first_name": "Volunteer"},
                 "from": BOT_USER,
@@ -256,6 +281,37 @@ class FakeTelegram:
     def app(self) -> Starlette:
         """Return the ASGI app serving this fake."""
         return Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["POST"])])
+
+
+MAX_TEXT = 4096
+MAX_CALLBACK_DATA = 64
+MAX_TOAST = 200
+MAX_ROW = 8
+MAX_BUTTONS = 100
+
+
+def bad_request(call: Call, shown: dict[tuple[int, int], dict[str, Any]]) -> str | None:
+    """Return why Telegram would refuse a call with 400 Bad Request, or None."""
+    params = call.params
+    if call.method == "sendMessage" and not 1 <= len(str(params.get("text", ""))) <= MAX_TEXT:
+        return "message text is empty or too long"
+    if call.method == "answerCallbackQuery" and len(params.get("text") or "") > MAX_TOAST:
+        return "callback answer text is too long"
+    if call.method == "editMessageReplyMarkup":
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        if key not in shown:
+            return "message to edit not found"
+        if shown[key]["reply_markup"] == params.get("reply_markup"):
+            return "message is not modified"
+    keyboard = (params.get("reply_markup") or {}).get("inline_keyboard")
+    if keyboard is not None:
+        buttons = [b for row in keyboard for b in row]
+        if len(buttons) > MAX_BUTTONS or any(len(row) > MAX_ROW for row in keyboard):
+            return "too many inline keyboard buttons"
+        for button in buttons:
+            if not 1 <= len(button.get("callback_data", "").encode()) <= MAX_CALLBACK_DATA:
+                return "BUTTON_DATA_INVALID"
+    return None
 
 
 class Updates:
@@ -290,8 +346,8 @@ class Updates:
             entities = [{"type": "bot_command", "offset": 0, "length": len(body.split()[0])}]
         return self._message(text=body, entities=entities) if entities else self._message(text=body)
 
-    def press(self, data: str) -> dict[str, Any]:
-        """A press of an inline button carrying `data`."""
+    def press(self, data: str, message_id: int = 1) -> dict[str, Any]:
+        """A press of an inline button carrying `data`, under a message the bot sent."""
         update_id = next(self._ids)
         query = {
             "id": str(update_id),
@@ -299,7 +355,7 @@ class Updates:
             "chat_instance": "ci",
             "data": data,
             "message": {
-                "message_id": 1,
+                "message_id": message_id,
                 "date": int(time.time()),
                 "chat": self.chat,
                 "text": "…",
