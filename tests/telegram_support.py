@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import uvicorn
 from sqlalchemy import Engine
@@ -11,6 +12,9 @@ from sqlalchemy import Engine
 from bot.domain.messages import Contact, Input, Location, Photo, Press, Text
 from handlers.web import create_app
 from tests.fakes.telegram_api import FakeTelegram, Updates
+
+if TYPE_CHECKING:
+    from handlers.telegram.channel import TelegramChannel
 
 TOKEN = "123456:TEST-token-not-real"
 
@@ -58,3 +62,38 @@ async def web_server(routes: list, database: Engine) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+class Screen:
+    """What one Telegram user sees, and a thumb that presses only buttons on it."""
+
+    def __init__(self, fake: FakeTelegram, channel: "TelegramChannel", user: Updates) -> None:
+        self.fake = fake
+        self.channel = channel
+        self.user = user
+        self.chat = int(user.chat["id"])
+
+    def keyboard_message(self) -> tuple[int, list[dict]]:
+        """Return the newest message with inline buttons and its buttons as they are now."""
+        for (chat, message_id), shown in sorted(self.fake.shown.items(), reverse=True):
+            inline = (shown["reply_markup"] or {}).get("inline_keyboard")
+            if chat == self.chat and inline:
+                return message_id, [b for row in inline for b in row]
+        raise AssertionError("no buttons are shown")
+
+    async def press(self, data: str) -> None:
+        """Press the button carrying `data`, which must be on the newest keyboard."""
+        message_id, buttons = self.keyboard_message()
+        shown = [b["callback_data"] for b in buttons]
+        assert data in shown, f"{data} is not among the buttons shown: {shown}"
+        await self.send(self.user.press(data, message_id))
+
+    async def send(self, update: dict) -> None:
+        """Send an update and wait until the bot has handled it."""
+        self.fake.push(update)
+        await wait_sent(self.fake, lambda fake: fake.acknowledged > update["update_id"])
+        await self.channel.idle()
+
+    def last_text(self) -> str:
+        """Return the newest message's text."""
+        return self.fake.texts(self.chat)[-1]

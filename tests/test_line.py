@@ -266,3 +266,59 @@ async def test_a_failure_inside_the_bot_is_apologised_for_not_silent(
     await bot.post(user.follow())
     assert fake.texts_to(user.user_id) == [th("err.internal")]
     assert service.pending_events("line") == [], "a failed event is not retried forever"
+
+
+def shown_actions(fake: FakeLine, user: LineUser) -> list[str]:
+    """Return the postback data a user can press now: on the last batch the bot sent them."""
+    last = [s for s in fake.sent if s.to == user.user_id][-1]
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            action = node.get("action")
+            if isinstance(action, dict) and action.get("type") == "postback":
+                found.append(action["data"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(last.messages)
+    return found
+
+
+async def test_a_whole_proposal_pressing_only_postbacks_shown_with_edits_from_the_card(
+    bot: Bot, fake: FakeLine, service: WelfareService
+) -> None:
+    """Only buttons drawn are pressed; the card edits two answers; a toggle is one short line."""
+    user = LineUser(fake)
+
+    async def press(data: str) -> None:
+        assert data in shown_actions(fake, user), f"{data} is not shown"
+        await bot.post(user.postback(data))
+
+    await bot.post(user.follow())
+    for step in FIRST_PROPOSAL[1:-1]:
+        if not isinstance(step, Press):
+            await bot.post(user.as_event(step))
+            continue
+        await press(step.data)
+        if step.data.startswith("t:"):
+            toggled = fake.messages_to(user.user_id)[-1]
+            assert toggled["type"] == "text"
+            assert toggled["text"].startswith(th("toggle.chosen", count=9, options="")[:9])
+    await press("e:people_affected")
+    await bot.post(user.text("40"))
+    assert th("review.title") in fake.texts_to(user.user_id)[-1]
+    await press("e:responsible")
+    await press("t:responsible:health")
+    await press("d:responsible")
+    await press("submit")
+    assert "CM-2570-00001" in fake.texts_to(user.user_id)[-1]
+    with service.sessions() as session:
+        proposal = session.scalars(select(Proposal)).one()
+        assert proposal.people_affected == 40
+        assert proposal.responsible == ["provincial_office", "local_admin", "health"]
+    asked = [t for t in fake.texts_to(user.user_id) if t.startswith(th("q.responsible"))]
+    assert len(asked) == 2, "asked once, and once more from the card: never once per tap"

@@ -14,7 +14,14 @@ from storage.models import InboundEvent, Proposal, Volunteer
 from tests.fakes.loopback import serving
 from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.helpers import th
-from tests.telegram_support import TOKEN, as_update, sent_text_containing, wait_sent, web_server
+from tests.telegram_support import (
+    TOKEN,
+    Screen,
+    as_update,
+    sent_text_containing,
+    wait_sent,
+    web_server,
+)
 from tests.transcripts import EXPECTED_ANSWERS, FIRST_PROPOSAL
 
 SUBMITTED = "CM-2570-0000"
@@ -212,3 +219,51 @@ async def test_a_failure_inside_the_bot_is_apologised_for_not_silent(
     await wait_sent(fake, sent_text_containing(th("err.internal"), 8001))
     await channel.idle()
     assert service.pending_events("telegram") == [], "a failed update is not retried forever"
+
+
+async def test_a_whole_proposal_pressing_only_buttons_shown_with_edits_from_the_card(
+    channel: TelegramChannel, fake: FakeTelegram, service: WelfareService
+) -> None:
+    """Only buttons drawn are pressed; the card edits two answers; toggles edit in place."""
+    screen = Screen(fake, channel, Updates(9001))
+    for step in FIRST_PROPOSAL[:-1]:
+        if isinstance(step, Press) and step.data.startswith("t:"):
+            sent, edits = len(fake.sent(9001)), len(calls(fake, "editMessageReplyMarkup"))
+            await screen.press(step.data)
+            assert len(fake.sent(9001)) == sent, "a toggle sends no new copy of the question"
+            assert len(calls(fake, "editMessageReplyMarkup")) == edits + 1
+            toast = calls(fake, "answerCallbackQuery")[-1].params["text"]
+            assert toast.startswith(th("toggle.chosen", count=9, options="")[:9])
+            assert "พมจ." in toast
+        elif isinstance(step, Press):
+            await screen.press(step.data)
+        else:
+            await screen.send(as_update(screen.user, step))
+        if step == FIRST_PROPOSAL[3]:
+            # the typed phone number is acknowledged on its own, taking the share keyboard away
+            saved = fake.sent(9001)[-2].params
+            assert saved["text"] == th("saved", value="081-234-5678")
+            assert saved["reply_markup"] == {"remove_keyboard": True}
+    _, buttons = screen.keyboard_message()
+    assert {"e:people_affected", "e:responsible", "submit"} <= {b["callback_data"] for b in buttons}
+    await screen.press("e:people_affected")
+    await screen.send(screen.user.text("40"))
+    assert th("review.title") in screen.last_text(), "an edit returns to the card"
+    await screen.press("e:responsible")
+    await screen.press("t:responsible:health")
+    await screen.press("d:responsible")
+    assert th("review.title") in screen.last_text()
+    await screen.press("submit")
+    assert "CM-2570-00001" in screen.last_text()
+    with service.sessions() as session:
+        proposal = session.scalars(select(Proposal)).one()
+        assert proposal.people_affected == 40
+        assert proposal.responsible == ["provincial_office", "local_admin", "health"]
+    assert fake.refused == []
+    questions = [t for t in fake.texts(9001) if t.startswith(th("q.responsible"))]
+    assert len(questions) == 2, "asked once, and once more from the card: never once per tap"
+
+
+def calls(fake: FakeTelegram, method: str) -> list:
+    """Return the calls of one Bot API method."""
+    return [c for c in fake.calls if c.method == method]
