@@ -19,7 +19,8 @@ from handlers.line.channel import LineChannel
 from handlers.metrics import metrics_route
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
-from handlers.telegram.pacer import Pacer, TokenBucket
+from handlers.telegram.pacer import Bucket, Pacer, TokenBucket
+from handlers.telegram.shared_bucket import SharedBucket
 from handlers.web import create_app, export_route
 from handlers.worker import Worker
 
@@ -42,10 +43,18 @@ def telegram_channel(
         webhook_url=settings.telegram_webhook_url,
         webhook_secret=secret.get_secret_value() if secret else None,
         # one rate for everything the bot sends, replies first (the setting predates that)
-        pacer=Pacer(TokenBucket(settings.telegram_broadcast_rate)),
+        pacer=Pacer(telegram_bucket(settings, service)),
         queued=queued,
         receive=receive,
     )
+
+
+def telegram_bucket(settings: Settings, service: WelfareService) -> Bucket:
+    """Return the Telegram rate: shared by every process on PostgreSQL, else this process's."""
+    rate = settings.telegram_broadcast_rate
+    if service.db.dialect.name == "postgresql":
+        return SharedBucket(service.db, "telegram", rate)
+    return TokenBucket(rate)
 
 
 def line_channel(settings: Settings, service: WelfareService, queued: bool = False) -> LineChannel:

@@ -214,6 +214,18 @@ class OutboxMessage(Base):
     owner: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class SendRate(Base):
+    """A token bucket every process takes its sends from (PostgreSQL; see storage/rates.py)."""
+
+    __tablename__ = "send_rates"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[datetime]
+    # after a 429, no process sends on this platform before then
+    paused_until: Mapped[datetime]
+
+
 class ReferenceCounter(Base):
     """The last reference sequence handed out per province and fiscal year."""
 
