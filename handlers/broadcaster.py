@@ -22,6 +22,7 @@ from bot.domain.calendar import fiscal_year
 from bot.domain.i18n import text
 from bot.domain.messages import Notice, Reply
 from bot.domain.schedule import QuietHours
+from handlers import metrics
 from storage import broadcasts
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class Broadcaster:
         def record(ids: Sequence[int], status: str, reason: str | None = None) -> None:
             with self.service.db.begin() as connection:
                 broadcasts.mark(connection, ids, status, self.service.clock(), reason)
+            metrics.BROADCAST_SENT.labels(status).inc(len(ids))
 
         def open_now() -> bool:
             return not keeper.done() and not self.quiet.quiet(self.service.clock())

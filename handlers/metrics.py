@@ -27,7 +27,7 @@ SEND_ERRORS = Counter(
 )
 RATE_LIMITED = Counter("welfarebot_rate_limited_total", "429 answers from a platform", ["platform"])
 BROADCAST_SENT = Counter(
-    "welfarebot_broadcast_messages_total", "Broadcast messages by outcome", ["platform", "status"]
+    "welfarebot_broadcast_recipients_total", "Broadcast recipients done, by outcome", ["status"]
 )
 
 

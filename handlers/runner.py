@@ -106,8 +106,7 @@ async def serve(settings: Settings, service: WelfareService, role: str = RUN) ->
     if receive:
         routes = [route for channel in channels for route in channel.routes()]
         routes.append(export_route(service))
-    if queued:
-        routes.append(metrics_route(service.db))
+    routes.append(metrics_route(service.db))
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
     for channel in channels:
         await channel.start()

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def line_world(tmp_path: Path, pg_url: str) -> Iterator[tuple[FakeLine, dict[str
             "LINE_CHANNEL_SECRET": SECRET,
             "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
             "LINE_API_BASE_URL": server.url,
+            "DRAIN_SECONDS": "2",
         }
         try:
             yield fake, settings
@@ -116,7 +118,18 @@ def test_a_killed_workers_volunteer_is_taken_over(
         for event in events[11:]:
             assert post(port, event) == 200
         fake.wait_for(lambda f: any("CM-2570-00001" in t for t in f.texts_to(user.user_id)))
+        received = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert f'welfarebot_events_received_total{{platform="line"}} {len(events)}.0' in received
+        handled = httpx.get(f"http://127.0.0.1:{second.env['WEB_PORT']}/metrics", timeout=10).text
+        assert 'welfarebot_events_handled_total{platform="line"}' in handled
+        assert "welfarebot_queue_depth 0.0" in handled
+        # SIGTERM while a reply hangs: the worker waits DRAIN_SECONDS for it, then exits
+        fake.hold = lambda payload: True
+        assert post(port, user.text("/status")) == 200
+        fake.wait_for(lambda f: f.holding == 2)
+        asked = time.monotonic()
         assert second.stop() == 0
+        assert 1.5 < time.monotonic() - asked < 12
         assert web.stop() == 0
     finally:
         for bot in processes:
@@ -128,5 +141,6 @@ def test_a_killed_workers_volunteer_is_taken_over(
         assert len(proposals) == 1
         for name, value in EXPECTED_ANSWERS.items():
             assert getattr(proposals[0], name) == value
-        assert session.scalars(select(OutboxMessage)).all() == []
+        # only the reply the drain cut short waits, for the next worker to send
+        assert len(session.scalars(select(OutboxMessage)).all()) == 1
     engine.dispose()

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     telegram_broadcast_rate: float = 28.0
     # a worker holds a broadcast this long between renewals; after a crash, the wait to resume
     broadcast_lease_seconds: float = 30.0
+    # "json" logs one JSON object a line (for a log collector); "text" reads better by eye
+    log_format: str = Field(default="text", pattern="^(text|json)$")
     # on SIGTERM, how long a process may finish the work in hand before it exits anyway
     drain_seconds: float = 20.0
     # volunteers a queue worker (PostgreSQL) handles at once; each holds a database connection

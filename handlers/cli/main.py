@@ -1,7 +1,6 @@
 """The `welfarebot` command line: run the bot, chat in the terminal, manage the database."""
 
 import asyncio
-import logging
 import os
 from pathlib import Path
 
@@ -54,10 +53,10 @@ NO_CHANNELS = (
 )
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # httpx logs every request URL, and Telegram's URLs carry the bot token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _logging(settings: Settings) -> None:
+    from handlers.logs import configure
+
+    configure(settings.log_format)
 
 
 @app.command()
@@ -76,7 +75,7 @@ def run() -> None:
         return
     from handlers.runner import serve
 
-    _logging()
+    _logging(settings)
     asyncio.run(serve(settings, service))
 
 
@@ -114,7 +113,7 @@ def _serve_role(role: str) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(2)
-    _logging()
+    _logging(settings)
     asyncio.run(serve(settings, build_service(settings), role))
 
 

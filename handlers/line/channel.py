@@ -16,6 +16,7 @@ from starlette.routing import Route
 from bot.app.service import Delivery, WelfareService
 from bot.domain.i18n import text
 from bot.domain.messages import Reply
+from handlers import metrics
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
 from handlers.ordering import InOrder
@@ -110,6 +111,7 @@ class LineChannel:
             stored = [(str(e["webhookEventId"]), e) for e in events]
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "malformed body"}, status_code=400)
+        metrics.RECEIVED.labels(PLATFORM).inc(len(stored))
         if stored and self.queued:
             self.service.store_events(PLATFORM, stored, user_key)
         elif stored:
@@ -253,6 +255,8 @@ class LineChannel:
                 await self._send("/v2/bot/message/push", body, {"X-Line-Retry-Key": retry_key})
                 return True
             except ApiException as error:
+                if error.status != 409:
+                    metrics.send_failed(PLATFORM, error.status or "error")
                 if error.status == 409:
                     return True  # this retry key was accepted before: already sent
                 if error.status not in (429, 500, 502, 503, 504):

@@ -24,6 +24,7 @@ from telegram.warnings import PTBUserWarning
 from bot.app.service import Delivery, WelfareService
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Input, Reply
+from handlers import metrics
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
 from handlers.telegram.pacer import Kind, PacedRateLimiter, Pacer, seconds
@@ -176,9 +177,11 @@ class TelegramChannel:
         stored = [(str(p["update_id"]), p) for p in payloads]
         if self.queued:
             self.service.store_events(PLATFORM, stored, self._key_of)
+            metrics.RECEIVED.labels(PLATFORM).inc(len(stored))
             return
         self._quiet.clear()
         self.service.store_events(PLATFORM, stored)
+        metrics.RECEIVED.labels(PLATFORM).inc(len(stored))
         for payload in payloads:
             update = Update.de_json(payload, self.app.bot)
             if update is not None:
@@ -329,11 +332,14 @@ class TelegramChannel:
                 await self._send_document(delivery.recipient, reply, kind)
             await self._send_all(delivery.recipient, texts, kind)
         except Forbidden:
+            metrics.send_failed(PLATFORM, 403)
             log.info("a Telegram user has blocked the bot; dropping their replies")
             self.service.set_reachable(PLATFORM, delivery.recipient, False)
         except BadRequest as error:
+            metrics.send_failed(PLATFORM, 400)
             log.warning("Telegram refused a reply: %s", error)
         except TelegramError as error:
+            metrics.send_failed(PLATFORM, type(error).__name__)
             log.warning(
                 "a Telegram %s failed (%s); the outbox keeps it", kind, type(error).__name__
             )

@@ -25,6 +25,8 @@ from typing import Any, Literal, Protocol
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from handlers import metrics
+
 log = logging.getLogger(__name__)
 
 Kind = Literal["reply", "notice", "broadcast"]
@@ -194,6 +196,7 @@ class PacedRateLimiter(BaseRateLimiter[str]):
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
                 self.retries_after += 1
+                metrics.RATE_LIMITED.labels("telegram").inc()
                 if attempt == ATTEMPTS:
                     raise
                 wait = seconds(error.retry_after)
