@@ -17,6 +17,7 @@ from handlers.courier import SWEEP_SECONDS, Courier
 from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
 from handlers.metrics import metrics_route
+from handlers.photo_fetcher import PhotoFetcher
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.pacer import Bucket, Pacer, TokenBucket
@@ -68,6 +69,7 @@ def line_channel(settings: Settings, service: WelfareService, queued: bool = Fal
         base_url=settings.line_api_base_url,
         public_url=settings.public_url,
         queued=queued,
+        data_url=settings.line_data_api_base_url,
     )
 
 
@@ -110,7 +112,7 @@ async def serve(settings: Settings, service: WelfareService, role: str = RUN) ->
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
     for channel in channels:
         await channel.start()
-    courier = broadcaster = worker = None
+    courier = broadcaster = worker = fetcher = None
     if work:
         courier = Courier(service, {channel.platform: channel.notify for channel in channels})
         # on the queue, orphaned rows are the worker's to sweep, within a second
@@ -120,6 +122,10 @@ async def serve(settings: Settings, service: WelfareService, role: str = RUN) ->
         quiet = QuietHours.parse(settings.quiet_hours)
         broadcaster = Broadcaster(service, senders, quiet, lease=lease)
         broadcaster.start()
+        if service.photos is not None:
+            downloads = {channel.platform: channel.download_photo for channel in channels}
+            fetcher = PhotoFetcher(service, service.photos, downloads)
+            fetcher.start()
     if work and queued:
         worker = Worker(
             service,
@@ -156,6 +162,8 @@ async def serve(settings: Settings, service: WelfareService, role: str = RUN) ->
             await worker.stop(settings.drain_seconds)
         if broadcaster is not None:
             await broadcaster.stop()
+        if fetcher is not None:
+            await fetcher.stop()
         if courier is not None:
             await courier.stop()
         for channel in channels:

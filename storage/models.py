@@ -137,6 +137,37 @@ class ProposalPhoto(Base):
     file_id: Mapped[str] = mapped_column(String(256))
 
 
+class StoredPhoto(Base):
+    """A photo a volunteer sent: its download from the platform and, once kept, its content hash.
+
+    Rows are made when the photo arrives (pending) and the file is fetched after the reply, so a
+    failed download stays here to be retried; proposal_photos link to it by platform and file id.
+    """
+
+    __tablename__ = "photos"
+    __table_args__ = (
+        UniqueConstraint("platform", "file_id"),
+        Index("ix_photos_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str] = mapped_column(String(256))
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), index=True)
+    # pending (to download), stored (kept on disk), refused (wrong type or too big), failed
+    # (the platform no longer has it)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    content_type: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[int | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    # why it was refused or last failed, never its content
+    reason: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stored_at: Mapped[datetime | None]
+
+
 class StatusChange(Base):
     """One change of a proposal's status: who, when, and the comment."""
 

@@ -11,8 +11,8 @@ from sqlalchemy.engine import RowMapping
 
 from bot.domain.calendar import BANGKOK
 from bot.domain.proposal_filter import ProposalFilter
-from storage import search
-from storage.models import Proposal, ProposalPhoto, ProposalTotal, StatusChange, Volunteer
+from storage import photos, search
+from storage.models import Proposal, ProposalTotal, StatusChange, Volunteer
 from storage.repositories import answers_from
 
 P = Proposal.__table__.c
@@ -143,8 +143,8 @@ def by_reference(connection: Connection, reference: str) -> dict[str, Any] | Non
             select(StatusChange.__table__).where(H.proposal_id == row["id"]).order_by(H.id)
         ).mappings()
     ]
-    photos = select(ProposalPhoto.file_id).where(ProposalPhoto.proposal_id == row["id"])
-    found["photos"] = list(connection.execute(photos.order_by(ProposalPhoto.position)).scalars())
+    found["photo_files"] = photos.of_proposal(connection, row["id"])
+    found["photos"] = [p["file_id"] for p in found["photo_files"]]
     found["answers"] = answers_from(found, found["photos"])
     return found
 

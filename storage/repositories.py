@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import utcnow
-from storage import totals
+from storage import photos, totals
 from storage.models import (
     Conversation,
     Proposal,
@@ -55,8 +55,11 @@ def set_reachable(
     )
 
 
-def erase_volunteer(session: Session, volunteer: Volunteer) -> None:
-    """Erase a volunteer's personal fields and withdraw consent; proposals stay, unlinked."""
+def erase_volunteer(session: Session, volunteer: Volunteer) -> set[str]:
+    """Erase a volunteer's personal fields, photos and consent; proposals stay, unlinked.
+
+    Returns the hashes of photo files no longer used, to delete once this commits.
+    """
     now = utcnow()
     for name in PROFILE_FIELDS:
         setattr(volunteer, name, None)
@@ -65,6 +68,7 @@ def erase_volunteer(session: Session, volunteer: Volunteer) -> None:
     volunteer.erased_at = now
     volunteer.profile_completed_at = None
     session.execute(delete(Conversation).where(Conversation.volunteer_id == volunteer.id))
+    return photos.erase_of(session.connection(), volunteer.id)
 
 
 # proposals --------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def world(tmp_path: Path) -> Iterator[tuple[FakeTelegram, FakeLine, BotProcess]]
             "LINE_CHANNEL_SECRET": SECRET,
             "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
             "LINE_API_BASE_URL": line_server.url,
+            "LINE_DATA_API_BASE_URL": line_server.url,
             "WEB_PORT": str(free_port()),
             "QUIET_HOURS": "",
             "BROADCAST_LEASE_SECONDS": "2",

@@ -42,6 +42,7 @@ def world(tmp_path: Path) -> Iterator[tuple[FakeLine, BotProcess]]:
             "LINE_CHANNEL_SECRET": SECRET,
             "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
             "LINE_API_BASE_URL": server.url,
+            "LINE_DATA_API_BASE_URL": server.url,
             "WEB_PORT": str(free_port()),
         }
         bot = BotProcess(tmp_path, settings, ready="web server listening")

@@ -3,7 +3,7 @@
 import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session
 
+from bot.app.photos import FIRST_RETRY, PhotoKeeper
 from bot.conversation import views
 from bot.conversation.engine import Engine
 from bot.conversation.state import (
@@ -31,11 +32,11 @@ from bot.conversation.state import (
 from bot.desk.staff_desk import Desk
 from bot.domain.calendar import fiscal_year, utcnow
 from bot.domain.i18n import LANGUAGES, text
-from bot.domain.messages import Input, Notice, Reply, Text, reply_from_json, reply_to_json
+from bot.domain.messages import Input, Notice, Photo, Reply, Text, reply_from_json, reply_to_json
 from bot.domain.province import Province
 from bot.domain.questionnaire import PROFILE
 from bot.domain.schedule import QuietHours
-from storage import inbox, queue, staff
+from storage import inbox, photos, queue, staff
 from storage import proposal_queries as queries
 from storage import repositories as repo
 from storage.db import make_sessions
@@ -73,6 +74,23 @@ def _delivery(row: dict[str, Any], with_token: bool = True, retaken: bool = Fals
     return Delivery(row["id"], row["platform"], row["recipient"], replies, token, retaken)
 
 
+@dataclass
+class _After:
+    """What one event leaves to do once its transaction commits."""
+
+    # a photo recorded, to download
+    photo: str | None = None
+    # photo files no longer used by anyone, to delete
+    unused_photos: set[str] = field(default_factory=set)
+
+
+def _holds(state: State | None, file_id: str) -> bool:
+    """Tell whether a draft took a photo (still collecting, or among its answers)."""
+    if state is None:
+        return False
+    return file_id in state.pending or file_id in (state.answers.get("photos") or [])
+
+
 class WelfareService:
     """The one way inbound events change stored state, shared by every channel."""
 
@@ -83,14 +101,20 @@ class WelfareService:
         default_language: str = "th",
         clock: Callable[[], datetime] = utcnow,
         quiet: QuietHours | None = None,
+        photo_keeper: PhotoKeeper | None = None,
     ) -> None:
         self.db = db
+        # stores photos and deletes their files on erasure; without one, rows wait for a
+        # process that has one (and its start-up sweep deletes files of erased photos)
+        self.photos = photo_keeper
         self.sessions = make_sessions(db)
         self.province = province
         self.engine = Engine(province)
         self.desk = Desk(province, clock, default_language, quiet)
         # called with each message queued for someone else (a notice), to send it right away
         self.on_outbox: Callable[[Delivery], None] | None = None
+        # called with (platform, file id) of each photo recorded, to download it after the reply
+        self.on_photo: Callable[[str, str], None] | None = None
         self.default_language = default_language
         self.clock = clock
         # outbox ids confirmed sent but not yet deleted: they go with the next transaction
@@ -121,12 +145,15 @@ class WelfareService:
         """Apply one event exactly once; return the replies to send (None for a duplicate)."""
         done = self._delivered[:]
         notices: list[Delivery] = []
+        after = _After()
         with self.transaction() as connection:
             if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
             staff_turn = self.desk.handle(connection, platform, user_id, event)
             if staff_turn is None:
-                replies = self._volunteer_turn(connection, platform, user_id, event, language_hint)
+                replies = self._volunteer_turn(
+                    connection, platform, user_id, event, language_hint, after
+                )
             else:
                 replies = staff_turn.replies
                 notices = [self.queue(connection, notice) for notice in staff_turn.notices]
@@ -140,6 +167,10 @@ class WelfareService:
         for notice in notices:
             if self.on_outbox is not None:
                 self.on_outbox(notice)
+        if after.unused_photos and self.photos is not None:
+            self.photos.forget(after.unused_photos)
+        if after.photo is not None and self.on_photo is not None:
+            self.on_photo(platform, after.photo)
         return Delivery(outbox_id, platform, user_id, tuple(replies), reply_token)
 
     def queue(self, connection: Connection, notice: Notice) -> Delivery:
@@ -157,6 +188,7 @@ class WelfareService:
         user_id: str,
         event: Input,
         language_hint: str | None,
+        after: "_After",
     ) -> list[Reply]:
         """Run the volunteer engine on one input, apply its effects and save the state."""
         loaded = inbox.load(connection, platform, user_id)
@@ -178,6 +210,9 @@ class WelfareService:
                     elif isinstance(action, OpenRevision) and volunteer is not None:
                         state = self._open_revision(connection, volunteer, who, action, state,
                                                     replies)  # fmt: skip
+                    elif isinstance(action, EraseMyData) and volunteer is not None:
+                        after.unused_photos |= repo.erase_volunteer(session, volunteer)
+                        volunteer = None
                     else:
                         volunteer = self._apply(session, volunteer, platform, user_id, action,
                                                 who.language, replies)  # fmt: skip
@@ -191,6 +226,11 @@ class WelfareService:
             inbox.save_state(
                 connection, volunteer_id, saved, loaded.state is not None, self.clock()
             )
+            if isinstance(event, Photo) and _holds(state, event.file_id):
+                now = self.clock()
+                photos.record(connection, platform, event.file_id, volunteer_id, now,
+                              now + FIRST_RETRY)  # fmt: skip
+                after.photo = event.file_id
         return replies
 
     def _open_revision(
@@ -350,9 +390,6 @@ class WelfareService:
             volunteer.reminders_opt_out = not volunteer.reminders_opt_out
             replies.append(Reply(text(language, "reminders.off" if volunteer.reminders_opt_out
                                       else "reminders.on")))  # fmt: skip
-        elif isinstance(action, EraseMyData):
-            repo.erase_volunteer(session, volunteer)
-            return None
         return volunteer
 
     def _consent(

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     line_channel_secret: SecretStr | None = None
     line_channel_access_token: SecretStr | None = None
     line_api_base_url: str = "https://api.line.me"
+    # where LINE serves the content users send (photos)
+    line_data_api_base_url: str = "https://api-data.line.me"
+    # photos larger than this are refused (LINE's own limit for an image message is 10 MB)
+    photo_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     # the public https address of this server, for download links to chat exports on LINE

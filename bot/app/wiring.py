@@ -1,5 +1,6 @@
 """Builds the service from settings: database, migrations, province."""
 
+from bot.app.photos import PhotoKeeper
 from bot.app.service import WelfareService
 from bot.app.settings import Settings
 from bot.domain.province import load_province
@@ -7,6 +8,7 @@ from bot.domain.roles import ADMIN
 from bot.domain.schedule import QuietHours
 from storage import staff
 from storage.db import check_schema, make_engine, normalize_url, upgrade
+from storage.photo_files import PhotoFiles
 
 
 def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareService:
@@ -24,6 +26,7 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
         load_province(settings.province),
         settings.bot_language,
         quiet=QuietHours.parse(settings.quiet_hours),
+        photo_keeper=PhotoKeeper(engine, photo_files(settings), settings.photo_max_bytes),
     )
     ensure_admins(service, settings.admins)
     return service
@@ -39,3 +42,8 @@ def ensure_admins(service: WelfareService, admins: str) -> None:
             found = staff.find(connection, platform, user_id)
             if found is None or found["role"] != ADMIN:
                 staff.add(connection, platform, user_id, ADMIN, (), "settings", service.clock())
+
+
+def photo_files(settings: Settings) -> PhotoFiles:
+    """Return the folder of stored photos, under the data directory."""
+    return PhotoFiles(settings.data_subdir("media"))

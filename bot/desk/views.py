@@ -6,7 +6,7 @@ from typing import Any
 from bot.conversation.views import format_value
 from bot.domain.calendar import format_date
 from bot.domain.i18n import text
-from bot.domain.messages import Button, Reply
+from bot.domain.messages import Button, Image, Reply
 from bot.domain.province import Province
 from bot.domain.questionnaire import PROPOSAL, TARGET_GROUPS
 from bot.domain.roles import STAFF_COMMANDS, Officer, mask_name, mask_phone
@@ -84,8 +84,7 @@ def proposal(
             label = text(language, f"label.{question.key}")
             value = format_value(language, question, answers.get(question.key), province)
             lines.append(f"{label}: {value}")
-    if found["photos"]:
-        lines.append(text(language, "desk.show.photos", count=len(found["photos"])))
+    images = _photos_line(language, found.get("photo_files") or [], lines)
     name, phone = found["full_name"], found["phone"]
     if officer.masked:
         name, phone = mask_name(name), mask_phone(phone)
@@ -108,7 +107,24 @@ def proposal(
             for status in SETTABLE
             if status != found["status"]
         )
-    return Reply("\n".join(lines), buttons)
+    return Reply("\n".join(lines), buttons, images=images)
+
+
+def _photos_line(
+    language: str, files: Sequence[Mapping[str, Any]], lines: list[str]
+) -> tuple[Image, ...]:
+    """Add how many photos there are (and any not kept) to lines; return those kept."""
+    if not files:
+        return ()
+    line = text(language, "desk.show.photos", count=len(files))
+    waiting = sum(1 for f in files if f["status"] in (None, "pending"))
+    lost = sum(1 for f in files if f["status"] in ("refused", "failed"))
+    if waiting:
+        line += " " + text(language, "desk.show.photos_waiting", count=waiting)
+    if lost:
+        line += " " + text(language, "desk.show.photos_lost", count=lost)
+    lines.append(line)
+    return tuple(Image(f["sha256"], f["content_type"]) for f in files if f["status"] == "stored")
 
 
 def stats(

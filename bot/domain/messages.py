@@ -86,8 +86,16 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Image:
+    """A stored photo the bot sends, by the SHA-256 of its content."""
+
+    sha256: str
+    content_type: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One outgoing message: text, optional buttons, an optional card or file."""
+    """One outgoing message: text, optional buttons, an optional card or file, photos before it."""
 
     text: str
     buttons: tuple[Button, ...] = ()
@@ -101,6 +109,7 @@ class Reply:
     toast: str = ""
     # an acknowledgement after a phone or location answer: the share keyboard can go now
     closes_keyboard: bool = False
+    images: tuple[Image, ...] = ()
 
 
 MAX_BUTTON_DATA = 64
@@ -137,7 +146,7 @@ def fold_notes(replies: Sequence[Reply], limit: int) -> list[Reply]:
 
 def is_note(reply: Reply) -> bool:
     """Tell whether a reply is plain text that may share a bubble with the next one."""
-    return not (reply.buttons or reply.card or reply.document or reply.in_place)
+    return not (reply.buttons or reply.card or reply.document or reply.in_place or reply.images)
 
 
 def _button(button: Button) -> dict[str, str]:
@@ -160,6 +169,8 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
         data["card"] = {"title": reply.card.title, "rows": rows, "hint": reply.card.hint}
     if reply.document is not None:
         data["document"] = {"filename": reply.document.filename, "token": reply.document.token}
+    if reply.images:
+        data["images"] = [[i.sha256, i.content_type] for i in reply.images]
     return data
 
 
@@ -184,6 +195,7 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         in_place=data.get("in_place", False),
         toast=data.get("toast", ""),
         closes_keyboard=data.get("closes_keyboard", False),
+        images=tuple(Image(sha256, kind) for sha256, kind in data.get("images", ())),
     )
 
 

@@ -16,6 +16,7 @@ from bot.desk import review
 from bot.desk.views import district_name
 from bot.domain.calendar import format_date
 from bot.domain.i18n import text
+from bot.domain.messages import Image
 from bot.domain.proposal_filter import (
     ProposalFilter,
     district_of,
@@ -31,6 +32,7 @@ from bot.reports.fiscal_report import write_report
 from handlers.cli.staff import actor, terminal_officer
 from storage import proposal_queries as queries
 from storage import staff
+from storage.photo_files import EXTENSIONS
 
 app = typer.Typer(help="Find, review and export proposals.", no_args_is_help=True)
 out = Console()
@@ -129,9 +131,12 @@ def list_proposals(
     out.print(table)
 
 
+PHOTOS = typer.Option(None, "--photos", help="Also write the proposal's photos to this folder")
+
+
 @app.command("show")
-def show(reference: str, output: str = FORMAT) -> None:
-    """Show one proposal in full, with its history."""
+def show(reference: str, output: str = FORMAT, photos: Path | None = PHOTOS) -> None:
+    """Show one proposal in full, with its history (and its photos to a folder)."""
     from bot.desk.views import proposal
     from bot.domain.roles import ADMIN, Officer
 
@@ -147,8 +152,34 @@ def show(reference: str, output: str = FORMAT) -> None:
         hidden = ("volunteer_user_id", "volunteer_platform", "volunteer_unreachable_at")
         _json({k: v for k, v in found.items() if k not in hidden})
         return
-    out.print(proposal(LANGUAGE, service.province, found, Officer(actor(), ADMIN)).text,
-              highlight=False)  # fmt: skip
+    shown = proposal(LANGUAGE, service.province, found, Officer(actor(), ADMIN))
+    out.print(shown.text, highlight=False)
+    if photos is not None:
+        _write_photos(service, found["reference"], shown.images, photos)
+
+
+def _write_photos(
+    service: WelfareService, reference: str, images: tuple[Image, ...], folder: Path
+) -> None:
+    """Write a proposal's kept photos to a folder as REF-1.jpg, REF-2.png, …; never overwrite."""
+    keeper = service.photos
+    assert keeper is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, image in enumerate(images, 1):
+        kept = keeper.read(image.sha256)
+        if kept is None:
+            continue
+        path = folder / f"{reference}-{number}{EXTENSIONS.get(kept.content_type, '')}"
+        try:
+            with path.open("xb") as written:  # never overwrite what is already there
+                written.write(kept.content)
+        except FileExistsError:
+            out.print(text(LANGUAGE, "cli.photos.exists", path=path), highlight=False,
+                      soft_wrap=True)  # fmt: skip
+            raise typer.Exit(2) from None
+        out.print(str(path), highlight=False, soft_wrap=True)
+    if not images:
+        out.print(text(LANGUAGE, "cli.photos.none", reference=reference), highlight=False)
 
 
 @app.command("stats")

@@ -7,18 +7,25 @@ import uuid
 from typing import Any
 
 from linebot.v3 import WebhookParser
-from linebot.v3.messaging import ApiException, AsyncApiClient, Configuration
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApiBlob,
+    Configuration,
+)
 from linebot.v3.webhooks import Event, UnfollowEvent, UserSource
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app.photos import PhotoGone
 from bot.app.service import Delivery, WelfareService
 from bot.domain.i18n import text
-from bot.domain.messages import Reply
+from bot.domain.messages import Image, Reply
 from handlers import metrics
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
+from handlers.media_links import MediaLinks, media_route
 from handlers.ordering import InOrder
 
 log = logging.getLogger(__name__)
@@ -27,6 +34,8 @@ PLATFORM = "line"
 RETRY_NAMESPACE = uuid.UUID("5b0f5c9e-3f6e-4c1a-9d8e-0c4b7a1e2d31")
 PUSH_ATTEMPTS = 4
 HANDLING = 8
+# the image formats a LINE image message may show
+LINE_IMAGES = ("image/jpeg", "image/png")
 
 
 def user_key(payload: dict[str, Any]) -> str | None:
@@ -49,13 +58,18 @@ class LineChannel:
         base_url: str = "https://api.line.me",
         public_url: str | None = None,
         queued: bool = False,
+        data_url: str = "https://api-data.line.me",
     ) -> None:
         self.service = service
         # queued: stored events go to the shared queue (storage/queue.py), not handled here
         self.queued = queued
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.links = MediaLinks(channel_secret)
         self.parser = WebhookParser(channel_secret)
         self.client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
+        # content users send is served from a host of its own (api-data.line.me)
+        data = Configuration(host=data_url.rstrip("/"), access_token=access_token)
+        self.data_client = AsyncApiClient(data)
         self._order = InOrder()
         # a few events handled at once keep the loop free to answer webhooks (LINE waits 2 s)
         self._handling = asyncio.Semaphore(HANDLING)
@@ -82,6 +96,7 @@ class LineChannel:
         await self.idle()
         self.service.flush_delivered()
         await self.client.close()
+        await self.data_client.close()
 
     async def idle(self) -> None:
         """Wait until every event taken in so far has been handled."""
@@ -89,8 +104,11 @@ class LineChannel:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def routes(self) -> list[Route]:
-        """Return the web routes this channel serves."""
-        return [Route("/line/webhook", self.webhook, methods=["POST"])]
+        """Return the web routes this channel serves (photos by signed link, for staff)."""
+        routes = [Route("/line/webhook", self.webhook, methods=["POST"])]
+        if self.service.photos is not None:
+            routes.append(media_route(self.links, self.service.photos))
+        return routes
 
     # receiving ----------------------------------------------------------------------------------
 
@@ -186,7 +204,7 @@ class LineChannel:
 
     async def deliver(self, delivery: Delivery) -> None:
         """Reply with the token where it still works, push the rest; confirm when all went."""
-        requests = batches(render_all([self._linked(r) for r in delivery.replies]))
+        requests = batches(self._messages(delivery.replies))
         sent = True
         for index, messages in enumerate(requests):
             if index == 0 and delivery.reply_token:
@@ -203,6 +221,40 @@ class LineChannel:
     async def notify(self, delivery: Delivery) -> None:
         """Send a message meant for someone other than the sender (by push)."""
         await self.deliver(delivery)
+
+    def _messages(self, replies: tuple[Reply, ...]) -> list[Message]:
+        """Return the LINE messages for replies, photos as image messages before their text."""
+        messages: list[Message] = []
+        texts: list[Reply] = []
+        for reply in replies:
+            if reply.images:
+                messages += render_all(texts) + self._images(reply.images)
+                texts = []
+            texts.append(self._linked(reply))
+        return messages + render_all(texts)
+
+    def _images(self, images: tuple[Image, ...]) -> list[Message]:
+        """Return image messages by signed link, or a note where LINE cannot show them."""
+        public = self.public_url
+        shown = [i for i in images if i.content_type in LINE_IMAGES] if public else []
+        urls = [f"{public}/media/{self.links.token(i.sha256)}" for i in shown]
+        messages: list[Message] = [
+            {"type": "image", "originalContentUrl": u, "previewImageUrl": u} for u in urls
+        ]
+        if len(shown) < len(images):
+            note = text(self.service.default_language, "desk.photos.no_link")
+            messages.append({"type": "text", "text": note})
+        return messages
+
+    async def download_photo(self, message_id: str) -> bytes:
+        """Fetch the content of an image a user sent, before LINE deletes it."""
+        try:
+            content = await AsyncMessagingApiBlob(self.data_client).get_message_content(message_id)
+        except ApiException as error:
+            if error.status in (400, 404, 410):
+                raise PhotoGone(f"LINE answered {error.status}") from error
+            raise
+        return bytes(content)
 
     def _linked(self, reply: Reply) -> Reply:
         """Turn a file into a download link: LINE's Messaging API cannot send files."""

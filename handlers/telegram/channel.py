@@ -10,7 +10,7 @@ from json import JSONDecodeError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import BotCommand, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
@@ -21,9 +21,10 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
+from bot.app.photos import PhotoGone
 from bot.app.service import Delivery, WelfareService
 from bot.domain.i18n import LANGUAGES, text
-from bot.domain.messages import Input, Reply
+from bot.domain.messages import Image, Input, Reply
 from handlers import metrics
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
@@ -324,6 +325,10 @@ class TelegramChannel:
         try:
             texts: list[Reply] = []
             for reply in delivery.replies:
+                if reply.images:
+                    await self._send_all(delivery.recipient, texts, kind)
+                    texts = []
+                    await self._send_photos(delivery.recipient, reply.images, kind)
                 if reply.document is None:
                     texts.append(reply)
                     continue
@@ -380,6 +385,25 @@ class TelegramChannel:
         await self.app.bot.send_document(
             chat_id, content, filename=filename, caption=reply.text[:1024], rate_limit_args=kind
         )
+
+    async def _send_photos(self, chat_id: str, images: tuple[Image, ...], kind: Kind) -> None:
+        """Send stored photos: one alone, several as an album (up to Telegram's ten)."""
+        keeper = self.service.photos
+        kept = [keeper.read(i.sha256) for i in images] if keeper is not None else []
+        contents = [k.content for k in kept if k is not None]
+        if len(contents) == 1:
+            await self.app.bot.send_photo(chat_id, contents[0], rate_limit_args=kind)
+        elif contents:
+            media = [InputMediaPhoto(c) for c in contents[:10]]
+            await self.app.bot.send_media_group(chat_id, media, rate_limit_args=kind)
+
+    async def download_photo(self, file_id: str) -> bytes:
+        """Fetch the bytes of a photo a volunteer sent (getFile, then the file)."""
+        try:
+            found = await self.app.bot.get_file(file_id)
+        except BadRequest as error:
+            raise PhotoGone(f"Telegram refused getFile: {error.message[:100]}") from error
+        return bytes(await found.download_as_bytearray())
 
     async def _send(self, chat_id: str, body: str, markup: object, kind: Kind) -> None:
         message = {"chat_id": chat_id, "text": body, "reply_markup": markup}

@@ -19,7 +19,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.starlette.requests import StarletteOpenAPIRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 SPEC = Path(__file__).resolve().parent.parent / "fixtures" / "line" / "messaging-api.yml"
@@ -63,6 +63,13 @@ class FakeLine:
     quota: int | None = None
     usage: int = 0
     multicasts: int = 0
+    # what GET /v2/bot/message/{id}/content serves per message id (a missing id answers 404)
+    contents: dict[str, bytes] = field(default_factory=dict)
+    # statuses to answer the next content downloads with, before serving again
+    content_faults: list[int] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
+    # while set, content downloads wait (to show that nothing else waits for them)
+    content_gate: threading.Event | None = None
     _released: threading.Event = field(default_factory=threading.Event)
     _openapi: OpenAPI | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -108,10 +115,12 @@ class FakeLine:
 
     # served to the bot --------------------------------------------------------------------------
 
-    async def handle(self, request: Request) -> JSONResponse:
+    async def handle(self, request: Request) -> Response:
         """Answer one Messaging API call."""
         body = await request.body()
         problems = self._check(request, body) if self.validate else []
+        if request.method == "GET" and request.url.path.endswith("/content"):
+            return await self._content(request, problems)
         payload = await request.json() if body else {}
         if self.hold is not None and self.hold(payload):
             with self._changed:
@@ -136,6 +145,25 @@ class FakeLine:
             await asyncio.to_thread(self._released.wait)
             return JSONResponse({"message": "held"}, status_code=500)
         return answer
+
+    async def _content(self, request: Request, problems: list[str]) -> Response:
+        """Serve what a user sent, as api-data.line.me does, or a fault or 404."""
+        message_id = request.url.path.split("/")[-2]
+        if self.content_gate is not None:
+            await asyncio.to_thread(self.content_gate.wait)
+        with self._changed:
+            self.violations += problems
+            self.downloads.append(message_id)
+            self._changed.notify_all()
+            if problems:
+                return JSONResponse({"message": "; ".join(problems)}, status_code=400)
+            if self.content_faults:
+                status = self.content_faults.pop(0)
+                return JSONResponse({"message": f"fault {status}"}, status_code=status)
+            content = self.contents.get(message_id)
+        if content is None:
+            return JSONResponse({"message": "Not found"}, status_code=404)
+        return Response(content, media_type="application/octet-stream")
 
     def _accept(self, request: Request, payload: dict[str, Any]) -> JSONResponse:
         path = request.url.path
@@ -186,8 +214,19 @@ class FakeLine:
     def _check(self, request: Request, body: bytes) -> list[str]:
         """Return what the real LINE would reject in a request."""
         if self._openapi is None:
+            here = [{"url": str(request.base_url).rstrip("/")}]
             spec = dict(_spec())
-            spec["servers"] = [{"url": str(request.base_url).rstrip("/")}]
+            spec["servers"] = here
+            # this fake serves every host, api-data.line.me's paths included
+            spec["paths"] = {
+                path: {
+                    method: {**op, "servers": here}
+                    if isinstance(op, dict) and "servers" in op
+                    else op
+                    for method, op in item.items()
+                }
+                for path, item in _spec()["paths"].items()
+            }
             self._openapi = OpenAPI.from_dict(spec)
         problems = []
         try:

@@ -14,13 +14,13 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 # the calls Telegram's rate limit counts: everything that sends or changes a message
-COUNTED = {"sendMessage", "sendDocument", "sendPhoto", "editMessageText",
+COUNTED = {"sendMessage", "sendDocument", "sendPhoto", "sendMediaGroup", "editMessageText",
            "editMessageReplyMarkup", "answerCallbackQuery"}  # fmt: skip
-JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities"}
+JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities", "media"}
 BOT_USER = {
     "id": 4242,
     "is_bot": True,
@@ -64,6 +64,13 @@ class FakeTelegram:
     answered: set[str] = field(default_factory=set)
     # chats whose user has blocked the bot (sendMessage answers 403)
     blocked: set[int] = field(default_factory=set)
+    # what getFile and the file download serve per file id (an unknown id answers 400)
+    files: dict[str, bytes] = field(default_factory=dict)
+    # statuses to answer the next file downloads with, before serving again
+    file_faults: list[int] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
+    # while set, file downloads wait (to show that nothing else waits for them)
+    file_gate: threading.Event | None = None
     _recent: collections.deque = field(default_factory=collections.deque)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
@@ -166,6 +173,9 @@ class FakeTelegram:
             self._changed.notify_all()
         if self.on_send is not None:
             self.on_send(call)
+        if result is None and method == "getFile":
+            body = {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+            return JSONResponse(body, status_code=400)
         if result is None:
             body = {"ok": False, "error_code": 404, "description": "Not Found"}
             return JSONResponse(body, status_code=404)
@@ -231,9 +241,61 @@ class FakeTelegram:
         with self._lock:
             return any(u["update_id"] >= offset for u in self.updates)
 
+    async def download(self, request: Request) -> Response:
+        """Serve a file's bytes by the path getFile gave, as api.telegram.org/file does."""
+        file_id = request.path_params["path"].rsplit("/", 1)[-1]
+        if self.file_gate is not None:
+            await asyncio.to_thread(self.file_gate.wait)
+        with self._changed:
+            self.downloads.append(file_id)
+            self._changed.notify_all()
+            if self.file_faults:
+                status = self.file_faults.pop(0)
+                return Response(b"fault", status_code=status)
+            content = self.files.get(file_id)
+        if content is None:
+            return Response(b"Not Found", status_code=404)
+        return Response(content, media_type="application/octet-stream")
+
+    def photos_sent(self, chat_id: int | None = None) -> list[bytes]:
+        """Return the photo files sent so far (by sendPhoto or in albums), in order."""
+        with self._lock:
+            calls = [c for c in self.calls if c.method in ("sendPhoto", "sendMediaGroup")
+                     and (chat_id is None or int(c.params["chat_id"]) == chat_id)]  # fmt: skip
+        sent = []
+        for call in calls:
+            if call.method == "sendPhoto":
+                sent.append(call.params["photo"][1])
+            else:
+                for item in call.params["media"]:
+                    sent.append(call.params[item["media"].removeprefix("attach://")][1])
+        return sent
+
+    def _message(self, chat_id: int, **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "V"},
+            **content,
+        }
+
     def _result(self, call: Call) -> Any:
         if call.method == "getMe":
             return BOT_USER
+        if call.method == "getFile":
+            file_id = call.params["file_id"]
+            if file_id not in self.files:
+                return None
+            return {"file_id": file_id, "file_unique_id": f"{file_id}-u",
+                    "file_size": len(self.files[file_id]),
+                    "file_path": f"photos/{file_id}"}  # fmt: skip
+        if call.method == "sendPhoto":
+            size = {"file_id": "sent", "file_unique_id": "s", "width": 1, "height": 1}
+            return self._message(int(call.params["chat_id"]), photo=[size])
+        if call.method == "sendMediaGroup":
+            size = {"file_id": "sent", "file_unique_id": "s", "width": 1, "height": 1}
+            chat_id = int(call.params["chat_id"])
+            return [self._message(chat_id, photo=[size]) for _ in call.params["media"]]
         if call.method == "sendDocument":
             call.message_id = next(self._message_ids)
             filename, content = call.params["document"]
@@ -280,7 +342,12 @@ class FakeTelegram:
 
     def app(self) -> Starlette:
         """Return the ASGI app serving this fake."""
-        return Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self.handle, methods=["POST"]),
+                Route("/file/bot{token}/{path:path}", self.download, methods=["GET"]),
+            ]
+        )
 
 
 MAX_TEXT = 4096
