@@ -59,7 +59,7 @@ async def run(per_platform: int, rate: float, pace: float, burst: float, folder:
     await telegram.start()
     await line.start()
     sender = TelegramBroadcastSender(service, telegram.app.bot, pacer)
-    line_sender = LineBroadcastSender(service, line.client)
+    line_sender = LineBroadcastSender(service, line.sender)
     broadcaster = Broadcaster(service, [sender, line_sender], QuietHours.parse(""))
     broadcast_id = scheduled(service)
     await line_sender.quota_left()  # the fake checks requests against LINE's spec: warm it up

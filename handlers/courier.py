@@ -1,4 +1,9 @@
-"""Sends outbox messages meant for others: notices at once, and rows nobody sent on a timer."""
+"""Sends outbox messages meant for others: notices at once, and rows nobody sent on a timer.
+
+Every message is sent on a task of its own, so neither platform waits on the other and one
+slow or refused recipient holds back nobody but themselves; one recipient's messages still
+go one after another, in the order queued.
+"""
 
 import asyncio
 import contextlib
@@ -7,9 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from bot.app.service import Delivery, WelfareService
+from handlers.ordering import InOrder
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
+# messages one sweep sends at once per platform (the Telegram pacer sets the real pace)
+IN_FLIGHT = 16
 
 Deliver = Callable[[Delivery], Awaitable[None]]
 
@@ -27,6 +35,7 @@ class Courier:
         self.channels = dict(channels)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._order = InOrder()
 
     def start(self, sweep_every: float | None = SWEEP_SECONDS) -> None:
         """Send notices as they are queued, and sweep for forgotten ones periodically."""
@@ -57,18 +66,31 @@ class Courier:
 
     async def _send(self, deliver: Deliver, delivery: Delivery) -> None:
         try:
-            await deliver(delivery)
+            async with self._order.turn((delivery.platform, delivery.recipient)):
+                await deliver(delivery)
         except Exception:
             log.exception("a queued message failed; the sweep tries it again later")
 
     async def sweep(self) -> int:
-        """Send every outbox message that nobody has been sending; return how many."""
-        sent = 0
-        for platform, deliver in self.channels.items():
-            for delivery in self.service.claim_stale(platform):
+        """Send every outbox message that nobody has been sending; return how many.
+
+        The platforms are swept at once, and each platform's messages a few at a time.
+        """
+        counts = await asyncio.gather(
+            *(self._sweep(platform, deliver) for platform, deliver in self.channels.items())
+        )
+        return sum(counts)
+
+    async def _sweep(self, platform: str, deliver: Deliver) -> int:
+        claimed = self.service.claim_stale(platform)
+        slots = asyncio.Semaphore(IN_FLIGHT)
+
+        async def send(delivery: Delivery) -> None:
+            async with slots:
                 await self._send(deliver, delivery)
-                sent += 1
-        return sent
+
+        await asyncio.gather(*(send(delivery) for delivery in claimed))
+        return len(claimed)
 
     async def _sweep_forever(self, every: float) -> None:
         while True:

@@ -82,7 +82,7 @@ def broadcast_senders(
         if isinstance(channel, TelegramChannel):
             senders.append(TelegramBroadcastSender(service, channel.app.bot, channel.pacer))
         else:
-            senders.append(LineBroadcastSender(service, channel.client))
+            senders.append(LineBroadcastSender(service, channel.sender))
     return senders
 
 

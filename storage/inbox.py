@@ -174,6 +174,20 @@ def remove_outbox(connection: Connection, outbox_ids: Sequence[int]) -> None:
     connection.execute(_REMOVE_OUTBOX, {"ids": list(outbox_ids)})
 
 
+def outbox_progress(connection: Connection, outbox_id: int, sent_batches: int) -> None:
+    """Note how many requests of a delivery went out, so a resend starts after them."""
+    connection.execute(
+        update(_outbox).where(_outbox.c.id == outbox_id).values(sent_batches=sent_batches)
+    )
+
+
+def hold_outbox(connection: Connection, outbox_id: int, reason: str) -> None:
+    """Note why a delivery waits (it stays in the outbox for the sweep)."""
+    connection.execute(
+        update(_outbox).where(_outbox.c.id == outbox_id).values(held_reason=reason[:200])
+    )
+
+
 def undelivered(connection: Connection, platform: str) -> list[dict[str, Any]]:
     """Return outbox messages of a platform not confirmed delivered, oldest first."""
     return [dict(row) for row in connection.execute(_UNDELIVERED, {"p": platform}).mappings()]

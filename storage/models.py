@@ -243,6 +243,10 @@ class OutboxMessage(Base):
     claimed_at: Mapped[datetime | None]
     # the worker sending this row (see storage/queue.py); another takes it over once it is gone
     owner: Mapped[int | None] = mapped_column(BigInteger)
+    # requests of a many-request delivery that went out, so a resend starts after them
+    sent_batches: Mapped[int] = mapped_column(default=0, server_default="0")
+    # why a delivery waits, when the platform refused it for now ("LINE quota exhausted")
+    held_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class SendRate(Base):

@@ -71,7 +71,7 @@ async def senders(
     await line.start()
     yield Senders(
         TelegramBroadcastSender(service, telegram.app.bot, telegram.pacer),
-        LineBroadcastSender(service, line.client),
+        LineBroadcastSender(service, line.sender),
     )
     await line.stop()
     await telegram.stop()

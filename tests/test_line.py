@@ -10,7 +10,7 @@ from bot.app.service import WelfareService
 from bot.domain.messages import Press
 from handlers.line.channel import LineChannel
 from storage.models import InboundEvent, Proposal, Volunteer
-from tests.fakes.line_api import FakeLine, app
+from tests.fakes.line_api import FakeLine, Fault, app
 from tests.fakes.loopback import serving
 from tests.helpers import th
 from tests.line_support import SECRET, TOKEN, LineUser, body, sign
@@ -26,6 +26,10 @@ def fake() -> Iterator[FakeLine]:
         fake.base_url = server.url  # type: ignore[attr-defined]
         yield fake
     assert fake.violations == [], "the bot sent something LINE would reject"
+
+
+PUSH = "/v2/bot/message/push"
+REPLY = "/v2/bot/message/reply"
 
 
 class Bot:
@@ -177,18 +181,41 @@ async def test_an_expired_reply_token_falls_back_to_push(bot: Bot, fake: FakeLin
     """When LINE refuses the reply token the same messages go by push."""
     user = LineUser(fake)
     event = user.follow()
-    fake.tokens.pop(event["replyToken"])  # expired before the bot answered
+    fake.expire(event["replyToken"])  # expired before the bot answered
     await bot.post(event)
     assert [s.kind for s in fake.sent] == ["push"]
     assert th("consent") in fake.texts_to(user.user_id)[0]
+
+
+async def test_a_reply_refused_as_malformed_is_not_sent_again_as_a_paid_push(
+    bot: Bot, fake: FakeLine
+) -> None:
+    """Only an expired or used token means push; LINE rejecting the message itself does not."""
+    user = LineUser(fake)
+    fake.faults = [Fault(400, path=REPLY)]
+    await bot.post(user.follow())
+    assert [path for path, _ in fake.requests] == [REPLY]
+    assert fake.sent == []
+    assert bot.channel.service.undelivered("line") == [], "not retried forever either"
+
+
+async def test_a_rate_limited_reply_is_retried_as_a_reply(bot: Bot, fake: FakeLine) -> None:
+    """LINE's rate limit (not the quota) on a reply: the reply is tried again, free of charge."""
+    bot.channel.sender.first_delay = 0.01
+    user = LineUser(fake)
+    fake.faults = [Fault(429, path=REPLY), Fault(500, path=REPLY)]
+    await bot.post(user.follow())
+    assert [path for path, _ in fake.requests] == [REPLY, REPLY, REPLY]
+    assert [s.kind for s in fake.sent] == ["reply"]
 
 
 async def test_429_and_500_are_retried_with_the_same_retry_key(bot: Bot, fake: FakeLine) -> None:
     """A push that meets 429 then 500 is retried with one retry key and arrives once."""
     user = LineUser(fake)
     event = user.follow()
-    fake.tokens.pop(event["replyToken"])
-    fake.faults = [400, 429, 500]  # the reply is refused, then the push fails twice
+    fake.expire(event["replyToken"])
+    fake.faults = [Fault(429, path=PUSH), Fault(500, path=PUSH)]  # the push fails twice
+    bot.channel.sender.first_delay = 0.01
     await bot.post(event)
     pushes = [r for r in fake.requests if r[0] == "/v2/bot/message/push"]
     assert len(pushes) == 3

@@ -65,13 +65,17 @@ class Delivery:
     reply_token: str | None = None
     # taken over from a worker that died: part of it may have gone out already
     retaken: bool = False
+    # requests of it that already went out (a resend starts after them)
+    sent_batches: int = 0
 
 
 def _delivery(row: dict[str, Any], with_token: bool = True, retaken: bool = False) -> Delivery:
     """Return the delivery an outbox row holds (its reply token only when still of use)."""
     replies = tuple(reply_from_json(r) for r in row["replies"])
     token = row["reply_token"] if with_token else None
-    return Delivery(row["id"], row["platform"], row["recipient"], replies, token, retaken)
+    return Delivery(
+        row["id"], row["platform"], row["recipient"], replies, token, retaken, row["sent_batches"]
+    )
 
 
 @dataclass
@@ -277,6 +281,16 @@ class WelfareService:
         if done:
             gone = set(done)
             self._delivered = [i for i in self._delivered if i not in gone]
+
+    def progress(self, outbox_id: int, sent_batches: int) -> None:
+        """Note how many requests of a delivery went out, so a resend starts after them."""
+        with self.db.begin() as connection:
+            inbox.outbox_progress(connection, outbox_id, sent_batches)
+
+    def hold(self, outbox_id: int, reason: str) -> None:
+        """Note why a delivery waits; it stays in the outbox for a later sweep."""
+        with self.db.begin() as connection:
+            inbox.hold_outbox(connection, outbox_id, reason)
 
     def undelivered(self, platform: str) -> list[Delivery]:
         """Return committed replies of a platform that were never confirmed sent."""

@@ -1,6 +1,7 @@
 """The LINE channel: signed webhooks stored before the 200, answered with reply or push."""
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -25,6 +26,7 @@ from bot.domain.messages import Image, Reply
 from handlers import metrics
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
+from handlers.line.sender import LineSender, Outcome
 from handlers.media_links import MediaLinks, media_route
 from handlers.ordering import InOrder
 
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "line"
 RETRY_NAMESPACE = uuid.UUID("5b0f5c9e-3f6e-4c1a-9d8e-0c4b7a1e2d31")
-PUSH_ATTEMPTS = 4
+QUOTA_SPENT = "LINE quota exhausted"
 HANDLING = 8
 # the image formats a LINE image message may show
 LINE_IMAGES = ("image/jpeg", "image/png")
@@ -70,6 +72,7 @@ class LineChannel:
         # content users send is served from a host of its own (api-data.line.me)
         data = Configuration(host=data_url.rstrip("/"), access_token=access_token)
         self.data_client = AsyncApiClient(data)
+        self.sender = LineSender(self.client)
         self._order = InOrder()
         # a few events handled at once keep the loop free to answer webhooks (LINE waits 2 s)
         self._handling = asyncio.Semaphore(HANDLING)
@@ -83,7 +86,7 @@ class LineChannel:
             return
         for delivery in self.service.undelivered(PLATFORM):
             # a reply token is long expired after a restart, so these go by push
-            pushed = Delivery(delivery.outbox_id, PLATFORM, delivery.recipient, delivery.replies)
+            pushed = dataclasses.replace(delivery, reply_token=None)
             try:
                 await self.deliver(pushed)
             except Exception:
@@ -163,8 +166,9 @@ class LineChannel:
             sorry = [{"type": "text", "text": text(self.service.default_language, "err.internal")}]
             token = payload.get("replyToken")
             user_id = (payload.get("source") or {}).get("userId")
-            if not (token and await self._reply(str(token), sorry)) and user_id:
-                await self._push(str(user_id), sorry, str(uuid.uuid4()))
+            replied = token and await self.sender.reply(str(token), sorry) is not Outcome.TOKEN_GONE
+            if not replied and user_id:
+                await self.sender.push(str(user_id), sorry, str(uuid.uuid4()))
         except Exception:
             log.exception("could not tell a LINE user that their message failed")
 
@@ -181,7 +185,7 @@ class LineChannel:
             self.service.finish_event(PLATFORM, event_id)
             if reply_token and payload.get("type") in ("message", "join", "postback"):
                 line = text(self.service.default_language, "err.group_chat")
-                await self._reply(reply_token, [{"type": "text", "text": line}])
+                await self.sender.reply(reply_token, [{"type": "text", "text": line}])
             return
         user_id = source.user_id
         if isinstance(event, UnfollowEvent):
@@ -203,20 +207,35 @@ class LineChannel:
     # sending ------------------------------------------------------------------------------------
 
     async def deliver(self, delivery: Delivery) -> None:
-        """Reply with the token where it still works, push the rest; confirm when all went."""
+        """Reply with the token while LINE takes it, push the rest; confirm when all went.
+
+        A delivery sent in part before (its reply went, a push failed) resumes after what
+        went; one the quota holds back stays in the outbox, marked, without waiting here.
+        """
         requests = batches(self._messages(delivery.replies))
-        sent = True
-        for index, messages in enumerate(requests):
-            if index == 0 and delivery.reply_token:
-                refused = await self._reply_refusal(delivery.reply_token, messages)
+        for index in range(delivery.sent_batches, len(requests)):
+            outcome = await self._send_batch(delivery, index, requests[index])
+            if outcome is Outcome.QUOTA:
+                self.service.hold(delivery.outbox_id, QUOTA_SPENT)
+                return
+            if outcome is Outcome.FAILED:
+                return
+            if index + 1 < len(requests):
+                self.service.progress(delivery.outbox_id, index + 1)
+        self.service.delivered([delivery.outbox_id])
+
+    async def _send_batch(self, delivery: Delivery, index: int, messages: list[Message]) -> Outcome:
+        """Send one request: by reply when it is the first and the token still works."""
+        if index == 0 and delivery.reply_token:
+            outcome = await self.sender.reply(delivery.reply_token, messages)
+            if outcome is Outcome.TOKEN_GONE and delivery.retaken:
                 # a young token refused on a retaken row was used by the worker that died
-                if refused is None or (delivery.retaken and refused == 400):
-                    continue
-            # the same retry key for the same batch, even after a restart: LINE sends it once
-            key = uuid.uuid5(RETRY_NAMESPACE, f"{delivery.outbox_id}:{index}")
-            sent = await self._push(delivery.recipient, messages, str(key)) and sent
-        if sent:
-            self.service.delivered([delivery.outbox_id])
+                return Outcome.SENT
+            if outcome is not Outcome.TOKEN_GONE:
+                return outcome
+        # the same retry key for the same batch, even after a restart: LINE sends it once
+        key = uuid.uuid5(RETRY_NAMESPACE, f"{delivery.outbox_id}:{index}")
+        return await self.sender.push(delivery.recipient, messages, str(key))
 
     async def notify(self, delivery: Delivery) -> None:
         """Send a message meant for someone other than the sender (by push)."""
@@ -265,57 +284,3 @@ class LineChannel:
             return Reply(f"{reply.text}\n{text(language, 'desk.export.no_link')}")
         url = f"{self.public_url}/exports/{reply.document.token}"
         return Reply(f"{reply.text}\n{text(language, 'desk.export.link', url=url)}")
-
-    async def _send(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        """POST a Messaging API request through the SDK's client, as a plain JSON body.
-
-        The SDK's typed request models cost most of a reply's CPU (pydantic builds and then
-        serialises every Flex component); the body here is already what LINE expects, and the
-        fake API in the tests checks it against LINE's OpenAPI spec.
-        """
-        await self.client.call_api(
-            path,
-            "POST",
-            header_params={"Content-Type": "application/json", **headers},
-            body=body,
-            auth_settings=["Bearer"],
-            response_types_map={},
-            _return_http_data_only=True,
-            _preload_content=True,
-        )
-
-    async def _reply(self, token: str, messages: list[Message]) -> bool:
-        """Reply with a token; False when LINE refuses it (expired or used), so push instead."""
-        return await self._reply_refusal(token, messages) is None
-
-    async def _reply_refusal(self, token: str, messages: list[Message]) -> int | None:
-        """Reply with a token; return LINE's status when it refuses (None when it went)."""
-        try:
-            await self._send(
-                "/v2/bot/message/reply", {"replyToken": token, "messages": messages}, {}
-            )
-        except ApiException as error:
-            log.info("reply token refused (%s); falling back to push", error.status)
-            return int(error.status or 0)
-        return None
-
-    async def _push(self, to: str, messages: list[Message], retry_key: str) -> bool:
-        body = {"to": to, "messages": messages}
-        delay = 0.5
-        for _attempt in range(PUSH_ATTEMPTS):
-            try:
-                await self._send("/v2/bot/message/push", body, {"X-Line-Retry-Key": retry_key})
-                return True
-            except ApiException as error:
-                if error.status != 409:
-                    metrics.send_failed(PLATFORM, error.status or "error")
-                if error.status == 409:
-                    return True  # this retry key was accepted before: already sent
-                if error.status not in (429, 500, 502, 503, 504):
-                    log.warning("LINE refused a push (%s); dropping it", error.status)
-                    return True
-                log.info("LINE push failed (%s); retrying in %.1f s", error.status, delay)
-            await asyncio.sleep(delay)
-            delay *= 2
-        log.warning("LINE push kept failing; it stays in the outbox for the next start")
-        return False

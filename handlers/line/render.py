@@ -20,6 +20,10 @@ MAX_QUICK_REPLIES = 13
 QUICK_LABEL = 20
 FLEX_LABEL = 40
 BUTTONS_PER_BUBBLE = 9
+# LINE shows at most 12 bubbles in a carousel; a longer list goes on in another carousel
+MAX_BUBBLES = 12
+# the question inside a Flex bubble; longer text goes before it as text messages
+FLEX_TEXT = 2000
 MAX_MESSAGES = 5
 
 Message = dict[str, Any]
@@ -100,23 +104,26 @@ def _button_box(buttons: list[Button], style: str = "secondary") -> list[dict[st
     ]
 
 
-def _choice_flex(body: str, choices: list[Button]) -> dict[str, Any]:
-    """A bubble (or a carousel of bubbles to swipe) with one button per choice."""
+def _choice_flexes(body: str, choices: list[Button]) -> list[dict[str, Any]]:
+    """Bubbles (or carousels of bubbles to swipe) with one button per choice, every choice."""
     chunks = [
         choices[i : i + BUTTONS_PER_BUBBLE] for i in range(0, len(choices), BUTTONS_PER_BUBBLE)
     ]
     bubbles = []
-    for index, chunk in enumerate(chunks):
+    for index, chunk in enumerate(chunks or [[]]):
         contents: list[dict[str, Any]] = []
         if index == 0:
-            contents.append({"type": "text", "text": _cut(body, 2000), "wrap": True})
+            contents.append({"type": "text", "text": body, "wrap": True})
         contents += _button_box(chunk)
         bubbles.append(
             {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": contents}}
         )
     if len(bubbles) == 1:
-        return bubbles[0]
-    return {"type": "carousel", "contents": bubbles}
+        return bubbles
+    return [
+        {"type": "carousel", "contents": bubbles[i : i + MAX_BUBBLES]}
+        for i in range(0, len(bubbles), MAX_BUBBLES)
+    ]
 
 
 def _card_flex(card: Card, actions: list[Button]) -> dict[str, Any]:
@@ -156,41 +163,60 @@ def render(reply: Reply) -> list[Message]:
     buttons = [b for b in reply.buttons if b.data != SHARE_PHONE]
     commands = [b for b in buttons if b.data.startswith(("cmd:", "share:"))]
     choices = [b for b in buttons if b not in commands]
-    pieces = split_text(reply.text, MAX_TEXT)
-    head = [_text(p) for p in pieces[:-1]]
+    quick = _quick_reply(commands)
     if reply.card is not None:
-        alt = _cut(reply.text, MAX_ALT_TEXT)
-        flex: Message = {
+        # the card shows everything the text says; the text is the notification's preview
+        card: Message = {
             "type": "flex",
-            "altText": alt,
+            "altText": _cut(reply.text, MAX_ALT_TEXT),
             "contents": _card_flex(reply.card, choices),
         }
-        quick = _quick_reply(commands)
-        if quick:
-            flex["quickReply"] = quick
-        return [flex]
+        return [_with_quick(card, quick)]
     fits = len(buttons) <= MAX_QUICK_REPLIES and all(_fits(b.label, QUICK_LABEL) for b in buttons)
     if reply.in_place and len(buttons) <= MAX_QUICK_REPLIES:
         # LINE cannot edit a sent message, and quick replies vanish after a tap: a toggle is
         # answered with one short line of what is chosen so far and the same choices as quick
         # replies (cut to fit), not a second copy of the whole list (7 taps were 7 lists)
-        return [_text(reply.toast or pieces[-1], _quick_reply(choices + commands))]
+        toast = reply.toast or split_text(reply.text, MAX_TEXT)[-1]
+        return [_text(toast, _quick_reply(choices + commands))]
     if fits:
-        return [*head, _text(pieces[-1], _quick_reply(choices + commands))]
-    flex = {
-        "type": "flex",
-        "altText": _cut(reply.text, MAX_ALT_TEXT),
-        "contents": _choice_flex(reply.text, choices),
-    }
-    quick = _quick_reply(commands)
+        pieces = split_text(reply.text, MAX_TEXT)
+        return [
+            *(_text(p) for p in pieces[:-1]),
+            _text(pieces[-1], _quick_reply(choices + commands)),
+        ]
+    # a long question goes first as text, its last part stays with the buttons
+    pieces = split_text(reply.text, FLEX_TEXT)
+    head = [_text(p) for p in pieces[:-1]]
+    flexes = [
+        {"type": "flex", "altText": _cut(reply.text, MAX_ALT_TEXT), "contents": contents}
+        for contents in _choice_flexes(pieces[-1], choices)
+    ]
+    return [*head, *flexes[:-1], _with_quick(flexes[-1], quick)]
+
+
+def _with_quick(message: Message, quick: dict[str, Any] | None) -> Message:
     if quick:
-        flex["quickReply"] = quick
-    return [flex]
+        message["quickReply"] = quick
+    return message
 
 
 def render_all(replies: list[Reply] | tuple[Reply, ...]) -> list[Message]:
-    """Return the LINE messages for a turn's replies, notes folded into the next question."""
-    return [message for reply in fold_notes(replies, MAX_TEXT) for message in render(reply)]
+    """Return the LINE messages for a turn's replies, notes folded into the next question.
+
+    Notes are not folded into a review card: a card shows its own rows, not the text, and
+    what was folded in would be lost.
+    """
+    messages: list[Message] = []
+    notes: list[Reply] = []
+    for reply in replies:
+        if reply.card is None:
+            notes.append(reply)
+            continue
+        messages += [m for r in fold_notes(notes, MAX_TEXT) for m in render(r)]
+        messages += render(reply)
+        notes = []
+    return messages + [m for r in fold_notes(notes, MAX_TEXT) for m in render(r)]
 
 
 def batches(messages: list[Message]) -> list[list[Message]]:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 Kind = Literal["reply", "notice", "broadcast"]
 KINDS: tuple[Kind, ...] = ("reply", "notice", "broadcast")
 # Telegram allows about 30 a second; a little under it leaves room for the jitter of the
-# network and the event loop (measured: 28 gave no 429 in tests/test_telegram_load.py)
+# network and the event loop (measured: 28 gave no 429 in tests/test_telegram_pacing.py)
 DEFAULT_RATE = 28.0
 # calls that are not messages to anyone; Telegram does not count them against the rate
 UNPACED = frozenset(

@@ -33,6 +33,30 @@ def _spec() -> dict[str, Any]:
     return _spec_cache
 
 
+# what LINE answers with each fault status, as its documentation shows
+FAULT_MESSAGES = {
+    400: "The request body has 1 error(s)",
+    429: "The API rate limit has been exceeded. Try again later.",
+    500: "Internal server error",
+}
+MONTHLY_LIMIT = "You have reached your monthly limit."
+INVALID_TOKEN = "Invalid reply token"
+
+
+@dataclass
+class Fault:
+    """One answer to force: a status, LINE's message for it, on one path (None: any)."""
+
+    status: int
+    message: str | None = None
+    path: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        """Return the JSON body LINE answers with."""
+        message = self.message or FAULT_MESSAGES.get(self.status, f"fault {self.status}")
+        return {"message": message}
+
+
 @dataclass
 class Sent:
     """One accepted reply or push: to whom, and the messages."""
@@ -50,8 +74,8 @@ class FakeLine:
     sent: list[Sent] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    # statuses to answer the next sending calls with, before accepting again
-    faults: list[int] = field(default_factory=list)
+    # statuses (or Faults) to answer the next sending calls with, before accepting again
+    faults: list[int | Fault] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
     retry_keys: set[str] = field(default_factory=set)
     # a request for which this returns True is held until release(), then fails with 500
@@ -134,9 +158,9 @@ class FakeLine:
             self._changed.notify_all()
             if problems:
                 return JSONResponse({"message": "; ".join(problems)}, status_code=400)
-            if self.faults:
-                status = self.faults.pop(0)
-                return JSONResponse({"message": f"fault {status}"}, status_code=status)
+            fault = self._fault(request.url.path)
+            if fault is not None:
+                return JSONResponse(fault.body(), status_code=fault.status)
             answer = self._accept(request, payload)
         if self.hold_after_accept is not None and self.hold_after_accept(payload):
             with self._changed:
@@ -165,20 +189,37 @@ class FakeLine:
             return JSONResponse({"message": "Not found"}, status_code=404)
         return Response(content, media_type="application/octet-stream")
 
+    def _fault(self, path: str) -> Fault | None:
+        """Take the first fault meant for a path, if any."""
+        for index, fault in enumerate(self.faults):
+            fault = fault if isinstance(fault, Fault) else Fault(fault)
+            if fault.path in (None, path):
+                del self.faults[index]
+                return fault
+        return None
+
+    def expire(self, token: str) -> None:
+        """Let a reply token lapse, as LINE's do a while after the event."""
+        with self._lock:
+            self.tokens.pop(token, None)
+
     def _accept(self, request: Request, payload: dict[str, Any]) -> JSONResponse:
         path = request.url.path
         if path == "/v2/bot/message/reply":
             user = self.tokens.pop(payload["replyToken"], None)
             if user is None:
-                return JSONResponse({"message": "Invalid reply token"}, status_code=400)
+                return JSONResponse({"message": INVALID_TOKEN}, status_code=400)
             self.sent.append(Sent("reply", user, payload["messages"]))
             return JSONResponse(self._sent_messages(payload))
         if path == "/v2/bot/message/push":
             key = request.headers.get("x-line-retry-key")
             if key is not None and key in self.retry_keys:
                 return JSONResponse({"message": "already accepted"}, status_code=409)
+            if self.quota is not None and self.usage + 1 > self.quota:
+                return JSONResponse({"message": MONTHLY_LIMIT}, 429)
             if key is not None:
                 self.retry_keys.add(key)
+            self.usage += 1
             self.sent.append(Sent("push", payload["to"], payload["messages"]))
             return JSONResponse(self._sent_messages(payload))
         if path == "/v2/bot/message/multicast":
@@ -199,7 +240,7 @@ class FakeLine:
         if key is not None and key in self.retry_keys:
             return JSONResponse({"message": "already accepted"}, status_code=409)
         if self.quota is not None and self.usage + len(to) > self.quota:
-            return JSONResponse({"message": "You have reached your monthly limit."}, 429)
+            return JSONResponse({"message": MONTHLY_LIMIT}, 429)
         if key is not None:
             self.retry_keys.add(key)
         self.usage += len(to)
@@ -323,6 +364,9 @@ def limits(payload: dict[str, Any]) -> list[str]:
             problems += _action(item["action"], 20)
         for action in _flex_actions(message.get("contents")):
             problems += _action(action, 40)
+        contents = message.get("contents") or {}
+        if contents.get("type") == "carousel" and len(contents.get("contents", [])) > 12:
+            problems.append("more than 12 bubbles in a carousel")
     return problems
 
 
