@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
 
 import uvicorn
@@ -32,7 +33,11 @@ RUN, WEB, WORKER = "run", "web", "worker"
 
 
 def telegram_channel(
-    settings: Settings, service: WelfareService, queued: bool = False, receive: bool = True
+    settings: Settings,
+    service: WelfareService,
+    queued: bool = False,
+    receive: bool = True,
+    replace_webhook: bool = False,
 ) -> TelegramChannel:
     """Build the Telegram channel from settings."""
     assert settings.telegram_bot_token is not None
@@ -43,6 +48,7 @@ def telegram_channel(
         base_url=settings.telegram_api_base_url,
         webhook_url=settings.telegram_webhook_url,
         webhook_secret=secret.get_secret_value() if secret else None,
+        replace_webhook=replace_webhook,
         # one rate for everything the bot sends, replies first (the setting predates that)
         pacer=Pacer(telegram_bucket(settings, service)),
         queued=queued,
@@ -86,7 +92,39 @@ def broadcast_senders(
     return senders
 
 
-async def serve(settings: Settings, service: WelfareService, role: str = RUN) -> None:
+async def start_channels(
+    channels: Sequence[TelegramChannel | LineChannel], stop: asyncio.Event
+) -> bool:
+    """Start channels in turn (Telegram may wait for its API); False if stopped meanwhile."""
+    started: list[TelegramChannel | LineChannel] = []
+
+    async def start_all() -> None:
+        for channel in channels:
+            await channel.start()
+            started.append(channel)
+
+    starting = asyncio.create_task(start_all())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if starting.done() and starting.exception() is None:
+        return True
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+    for channel in started:
+        await channel.stop()
+    if starting.cancelled():
+        return False
+    error = starting.exception()
+    assert error is not None
+    raise error
+
+
+async def serve(
+    settings: Settings, service: WelfareService, role: str = RUN, replace_webhook: bool = False
+) -> None:
     """Run a role until a signal: web (store webhooks), worker (handle and send), or both.
 
     On PostgreSQL every role goes through the shared queue (handlers/worker.py), so any number of
@@ -101,7 +139,7 @@ async def serve(settings: Settings, service: WelfareService, role: str = RUN) ->
     receive, work = role != WORKER, role != WEB
     channels: list[TelegramChannel | LineChannel] = []
     if settings.telegram_enabled:
-        channels.append(telegram_channel(settings, service, queued, receive))
+        channels.append(telegram_channel(settings, service, queued, receive, replace_webhook))
     if settings.line_enabled:
         channels.append(line_channel(settings, service, queued))
     routes: list[BaseRoute] = []
@@ -110,8 +148,8 @@ async def serve(settings: Settings, service: WelfareService, role: str = RUN) ->
         routes.append(export_route(service))
     routes.append(metrics_route(service.db))
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
-    for channel in channels:
-        await channel.start()
+    if not await start_channels(channels, stop):
+        return
     courier = broadcaster = worker = fetcher = None
     if work:
         courier = Courier(service, {channel.platform: channel.notify for channel in channels})

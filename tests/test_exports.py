@@ -151,8 +151,8 @@ def test_the_first_administrator_comes_from_the_settings(
     from bot.app.settings import Settings
     from bot.app.wiring import build_service
 
-    monkeypatch.setenv("ADMINS", "telegram:7, line:Uabc")
+    monkeypatch.setenv("ADMINS", "telegram:7, line:U0123456789abcdef0123456789abcdef")
     monkeypatch.setenv("DATABASE_URL", service_url(service))
     built = build_service(Settings())
-    admin = Chat(built, "Uabc", platform="line")
+    admin = Chat(built, "U0123456789abcdef0123456789abcdef", platform="line")
     assert th("role.admin") in admin.send("/desk")[0].text

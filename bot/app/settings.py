@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     # empty means the SQLite file welfarebot.db in the data directory
     database_url: str = ""
     province: str = "CM"
-    bot_language: str = Field(default="th", pattern="^(th|en)$")
+    # th or en, checked with the other settings in bot/app/settings_check.py
+    bot_language: str = "th"
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_webhook_url: str | None = None
@@ -126,3 +127,11 @@ class Settings(BaseSettings):
         """Tell whether both LINE credentials are configured."""
         secret, token = self.line_channel_secret, self.line_channel_access_token
         return bool(secret and secret.get_secret_value() and token and token.get_secret_value())
+
+
+class SettingsError(Exception):
+    """Settings the bot cannot start with: one line per mistake, naming the setting and a fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

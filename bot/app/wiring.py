@@ -1,8 +1,17 @@
-"""Builds the service from settings: database, migrations, province."""
+"""Builds the service from settings: checks, database, migrations, province."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from bot.app import settings_check
 from bot.app.photos import PhotoKeeper
 from bot.app.service import WelfareService
-from bot.app.settings import Settings
+from bot.app.settings import Settings, SettingsError
+from bot.desk import members
 from bot.domain.province import load_province
 from bot.domain.roles import ADMIN
 from bot.domain.schedule import QuietHours
@@ -10,17 +19,54 @@ from storage import staff
 from storage.db import check_schema, make_engine, normalize_url, upgrade
 from storage.photo_files import PhotoFiles
 
+URL_EXAMPLES = "sqlite:////var/lib/welfarebot/welfarebot.db or postgresql://user@host:5432/db"
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Turn a database URL that cannot be read or reached into a SettingsError of one line."""
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # the text may hold a password, so it is not repeated
+        raise SettingsError(
+            [f"DATABASE_URL is not a database URL; write e.g. {URL_EXAMPLES}"]
+        ) from None
+    try:
+        yield
+    except ArgumentError as error:
+        raise SettingsError(
+            [f"DATABASE_URL: {shown} cannot be used ({error}); write e.g. {URL_EXAMPLES}"]
+        ) from error
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
+        raise SettingsError(
+            [
+                f"DATABASE_URL: cannot open {shown} ({reason or type(error.orig).__name__}); "
+                "check that the server runs, the address, user and database exist, or that "
+                "the file's folder is writable."
+            ]
+        ) from error
+
+
+def open_database(settings: Settings, migrate_sqlite: bool = True) -> Engine:
+    """Return an engine on the configured database: SQLite upgraded, others checked."""
+    with database_errors(settings.database_url):
+        url = normalize_url(settings.database_url)
+        sqlite = url.startswith("sqlite")
+        if migrate_sqlite and sqlite:
+            upgrade(url)
+        engine = make_engine(url)
+        if not sqlite:
+            # several workers share PostgreSQL: upgrading is an operator's step, not every start's
+            check_schema(engine)
+        return engine
+
 
 def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareService:
-    """Return the service on the configured database (SQLite is upgraded, others checked)."""
-    url = normalize_url(settings.database_url)
-    sqlite = url.startswith("sqlite")
-    if migrate_sqlite and sqlite:
-        upgrade(url)
-    engine = make_engine(url)
-    if not sqlite:
-        # several workers share PostgreSQL: upgrading is an operator's step, not every start's
-        check_schema(engine)
+    """Check the settings, then return the service on the configured database."""
+    settings_check.check(settings)
+    engine = open_database(settings, migrate_sqlite)
     service = WelfareService(
         engine,
         load_province(settings.province),
@@ -28,20 +74,20 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
         quiet=QuietHours.parse(settings.quiet_hours),
         photo_keeper=PhotoKeeper(engine, photo_files(settings), settings.photo_max_bytes),
     )
-    ensure_admins(service, settings.admins)
+    bootstrap_admins(service, settings.admins)
     return service
 
 
-def ensure_admins(service: WelfareService, admins: str) -> None:
-    """Make the administrators named in the settings administrators (adding, never removing)."""
-    named = [a.strip().split(":", 1) for a in admins.split(",") if ":" in a]
+def bootstrap_admins(service: WelfareService, admins: str) -> None:
+    """Make the ADMINS administrators, only while nobody is staff yet (removals then stick)."""
+    named = settings_check.admin_ids(admins)
     if not named:
         return
     with service.db.begin() as connection:
+        if staff.members(connection):
+            return
         for platform, user_id in named:
-            found = staff.find(connection, platform, user_id)
-            if found is None or found["role"] != ADMIN:
-                staff.add(connection, platform, user_id, ADMIN, (), "settings", service.clock())
+            members.put(connection, platform, user_id, ADMIN, (), "settings", service.clock())
 
 
 def photo_files(settings: Settings) -> PhotoFiles:

@@ -39,11 +39,21 @@ class Province:
 
 
 @cache
+def _provinces() -> dict:
+    """Return the bundled provinces file, parsed."""
+    text = resources.files("bot.domain.data").joinpath("provinces.json").read_text("utf-8")
+    return dict(json.loads(text))
+
+
+def known_provinces() -> list[str]:
+    """Return the codes of the provinces the bot has data for."""
+    return sorted(_provinces())
+
+
+@cache
 def load_province(code: str = "CM") -> Province:
     """Load a province by its code from the bundled data file."""
-    raw = json.loads(
-        resources.files("bot.domain.data").joinpath("provinces.json").read_text("utf-8")
-    )
+    raw = _provinces()
     if code not in raw:
         raise ValueError(f"unknown province {code!r}; known: {', '.join(sorted(raw))}")
     entry = raw[code]

@@ -9,12 +9,15 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from bot.app.settings import HOME_VARIABLE, Settings
+from bot.app.wiring import database_errors
 from handlers.cli.broadcast import app as broadcast_app
+from handlers.cli.errors import Guarded
 from handlers.cli.proposals import app as proposals_app
 from handlers.cli.proposals import report
 from handlers.cli.staff import app as staff_app
 
 app = typer.Typer(
+    cls=Guarded,
     help="welfarebot: social-welfare proposals from volunteers on LINE, Telegram or a terminal.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,6 +38,9 @@ def main(
         "--data-dir",
         help="Where .env, the default SQLite database, exports and media live "
         f"(default: ${HOME_VARIABLE}, else the platform's user data directory).",
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error instead of one line."
     ),
 ) -> None:
     """welfarebot: social-welfare proposals from volunteers on LINE, Telegram or a terminal."""
@@ -60,7 +66,13 @@ def _logging(settings: Settings) -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    replace_webhook: bool = typer.Option(
+        False,
+        "--replace-webhook",
+        help="Delete a Telegram webhook set earlier, to long-poll instead (never done unasked).",
+    ),
+) -> None:
     """Start every channel whose credentials are configured (the terminal chat when none are)."""
     from bot.app.wiring import build_service
 
@@ -76,7 +88,7 @@ def run() -> None:
     from handlers.runner import serve
 
     _logging(settings)
-    asyncio.run(serve(settings, service))
+    asyncio.run(serve(settings, service, replace_webhook=replace_webhook))
 
 
 SQLITE_REFUSAL = (
@@ -133,5 +145,6 @@ def db_upgrade(revision: str = typer.Argument("head", help="Revision to upgrade 
     from storage.db import upgrade
 
     settings = Settings()
-    upgrade(settings.database_url, revision)
+    with database_errors(settings.database_url):
+        upgrade(settings.database_url, revision)
     err.print(f"Database is at revision {revision}.")

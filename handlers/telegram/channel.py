@@ -11,7 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import BotCommand, InlineKeyboardMarkup, InputMediaPhoto, Update
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -23,6 +30,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.app.photos import PhotoGone
 from bot.app.service import Delivery, WelfareService
+from bot.app.settings import SettingsError
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Image, Input, Reply
 from handlers import metrics
@@ -62,7 +70,12 @@ class TelegramChannel:
         pacer: Pacer | None = None,
         queued: bool = False,
         receive: bool = True,
+        replace_webhook: bool = False,
+        retry_delay: float = 1.0,
     ) -> None:
+        if webhook_url and not webhook_secret:
+            # without it anyone could post an update as an administrator's user id
+            raise SettingsError(["TELEGRAM_WEBHOOK_SECRET is not set: webhook mode needs it."])
         self.service = service
         # queued: stored updates go to the shared queue (storage/queue.py), not handled here
         self.queued = queued
@@ -70,6 +83,10 @@ class TelegramChannel:
         self.receive = receive
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        # polling deletes a webhook someone set only when told to
+        self.replace_webhook = replace_webhook
+        # the first wait before asking an unreachable Telegram again; it doubles up to a minute
+        self.retry_delay = retry_delay
         self._claimed: set[int] = set()
         # updates replayed from the database after a restart: their buttons' queries are stale
         self._replayed: set[int] = set()
@@ -103,7 +120,9 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Start processing: resend unsent replies, replay stored updates, then poll or listen."""
-        await self.app.initialize()
+        await self._connect()
+        if self.receive and not self.webhook_url:
+            await self._take_over_from_webhook()
         await self.app.start()
         if not self.queued:
             for delivery in self.service.undelivered(PLATFORM):
@@ -120,8 +139,42 @@ class TelegramChannel:
                 self.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
             )
         else:
-            await self.app.bot.delete_webhook()
             self._poller = asyncio.create_task(self._poll())
+
+    async def _connect(self) -> None:
+        """Ask Telegram who the bot is until it answers; a rejected token is a setting to fix."""
+        delay = self.retry_delay
+        while True:
+            try:
+                await self.app.initialize()
+                return
+            except InvalidToken:
+                raise SettingsError(
+                    ["TELEGRAM_BOT_TOKEN: Telegram rejected the token; copy it again from "
+                     "@BotFather (/mybots → API Token), or empty it to run without Telegram."]
+                ) from None  # fmt: skip
+            except NetworkError as error:
+                log.warning(
+                    "Telegram is unreachable (%s); trying again in %.0f s",
+                    type(error).__name__,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+    async def _take_over_from_webhook(self) -> None:
+        """Refuse to poll while a webhook is set, unless told to replace it."""
+        info = await self.app.bot.get_webhook_info()
+        if not info.url:
+            return
+        if not self.replace_webhook:
+            raise SettingsError(
+                [f"Telegram sends this bot's updates to the webhook {info.url}, so polling would "
+                 "get none; start with `welfarebot run --replace-webhook` to delete it, or set "
+                 "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET for webhook mode."]
+            )  # fmt: skip
+        log.warning("deleting the webhook %s to poll instead (--replace-webhook)", info.url)
+        await self.app.bot.delete_webhook()
 
     async def stop(self) -> None:
         """Stop polling and finish the updates already taken in."""
@@ -191,7 +244,7 @@ class TelegramChannel:
     async def webhook(self, request: Request) -> Response:
         """Receive one webhook update: check the secret, store it, acknowledge, then process."""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if self.webhook_secret and not hmac.compare_digest(
+        if self.webhook_secret is None or not hmac.compare_digest(
             given.encode(), self.webhook_secret.encode()
         ):
             return JSONResponse({"error": "forbidden"}, status_code=403)

@@ -71,6 +71,12 @@ class FakeTelegram:
     downloads: list[str] = field(default_factory=list)
     # while set, file downloads wait (to show that nothing else waits for them)
     file_gate: threading.Event | None = None
+    # the webhook set with setWebhook ("" for none); getUpdates answers 409 while one is set
+    webhook_url: str = ""
+    # tokens answered 401 Unauthorized, as Telegram answers a revoked or mistyped token
+    rejected_tokens: set[str] = field(default_factory=set)
+    # this many next calls are answered 502 Bad Gateway, as when Telegram cannot be reached
+    unreachable: int = 0
     _recent: collections.deque = field(default_factory=collections.deque)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
@@ -139,6 +145,17 @@ class FakeTelegram:
             self._arrived = asyncio.Event()
         method = request.path_params["method"]
         params = await self._params(request)
+        if request.path_params["token"] in self.rejected_tokens:
+            return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"},
+                                status_code=401)  # fmt: skip
+        if self.unreachable > 0:
+            self.unreachable -= 1
+            return JSONResponse({"ok": False, "error_code": 502, "description": "Bad Gateway"},
+                                status_code=502)  # fmt: skip
+        if method == "getUpdates" and self.webhook_url:
+            body = {"ok": False, "error_code": 409, "description": "Conflict: can't use "
+                    "getUpdates method while webhook is active"}  # fmt: skip
+            return JSONResponse(body, status_code=409)
         if method == "getUpdates":
             return JSONResponse({"ok": True, "result": await self._get_updates(params)})
         call = Call(method, params)
@@ -296,6 +313,12 @@ class FakeTelegram:
             size = {"file_id": "sent", "file_unique_id": "s", "width": 1, "height": 1}
             chat_id = int(call.params["chat_id"])
             return [self._message(chat_id, photo=[size]) for _ in call.params["media"]]
+        if call.method in ("setWebhook", "deleteWebhook"):
+            self.webhook_url = call.params.get("url", "") if call.method == "setWebhook" else ""
+            return True
+        if call.method == "getWebhookInfo":
+            return {"url": self.webhook_url, "has_custom_certificate": False,
+                    "pending_update_count": 0}  # fmt: skip
         if call.method == "sendDocument":
             call.message_id = next(self._message_ids)
             filename, content = call.params["document"]
