@@ -36,7 +36,7 @@ _PENDING = (
     .order_by(_events.c.id)
 )
 _LOAD = (
-    select(_volunteers, _conversations.c.state)
+    select(_volunteers, _conversations.c.state, _conversations.c.updated_at.label("state_at"))
     .outerjoin(_conversations, _conversations.c.volunteer_id == _volunteers.c.id)
     .where(
         _volunteers.c.platform == bindparam("p"), _volunteers.c.platform_user_id == bindparam("u")
@@ -119,6 +119,8 @@ class Loaded:
 
     volunteer: dict[str, Any] | None
     state: dict[str, Any] | None
+    # when the state last changed: a long silence means the volunteer is coming back
+    state_at: datetime | None = None
 
 
 def load(connection: Connection, platform: str, user_id: str) -> Loaded:
@@ -127,8 +129,8 @@ def load(connection: Connection, platform: str, user_id: str) -> Loaded:
     row = connection.execute(query, {"p": platform, "u": user_id}).mappings().first()
     if row is None:
         return Loaded(None, None)
-    volunteer = {k: v for k, v in row.items() if k != "state"}
-    return Loaded(volunteer, row["state"])
+    volunteer = {k: v for k, v in row.items() if k not in ("state", "state_at")}
+    return Loaded(volunteer, row["state"], row["state_at"])
 
 
 def save_state(

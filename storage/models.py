@@ -86,14 +86,23 @@ class Proposal(Base):
     target_group: Mapped[str] = mapped_column(String(32))
     subgroup: Mapped[str] = mapped_column(String(32))
     subgroup_other: Mapped[str | None] = mapped_column(String(200))
+    # a short name staff and the volunteer see in lists (NULL for proposals sent before titles)
+    title: Mapped[str | None] = mapped_column(Text)
     problem: Mapped[str] = mapped_column(Text)
+    # the number, or the low end of a range such as 30-40; 0 when the volunteer does not know
     people_affected: Mapped[int]
+    people_max: Mapped[int | None]
+    # "people" or "households"; only people are summed in the running totals
+    people_unit: Mapped[str] = mapped_column(String(16), default="people")
     district: Mapped[str] = mapped_column(String(8))
     location_text: Mapped[str | None] = mapped_column(String(200))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     help_received: Mapped[str] = mapped_column(String(16))
     solution: Mapped[str] = mapped_column(Text)
+    expected_result: Mapped[str | None] = mapped_column(Text)
+    resources: Mapped[str | None] = mapped_column(Text)
+    budget: Mapped[str | None] = mapped_column(String(16))
     responsible: Mapped[list[Any]]
     responsible_other: Mapped[str | None] = mapped_column(String(200))
     urgency: Mapped[str] = mapped_column(String(16))

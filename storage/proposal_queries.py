@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from bot.domain.calendar import BANGKOK
 from bot.domain.proposal_filter import ProposalFilter
-from storage import photos, search
+from storage import photos, search, totals
 from storage.models import Proposal, ProposalTotal, StatusChange, Volunteer
 from storage.repositories import answers_from
 
@@ -23,8 +23,9 @@ EXPORT_BATCH = 2000
 REFERENCE = re.compile(r"^[A-Z]{2,4}-\d{4}-\d{1,6}$", re.IGNORECASE)
 EXPORTED = (
     "reference", "submitted_at", "fiscal_year", "status", "target_group", "subgroup",
-    "subgroup_other", "problem", "people_affected", "district", "location_text", "latitude",
-    "longitude", "help_received", "solution", "responsible", "responsible_other", "urgency",
+    "subgroup_other", "title", "problem", "people_affected", "people_max", "people_unit",
+    "district", "location_text", "latitude", "longitude", "help_received", "solution",
+    "expected_result", "resources", "budget", "responsible", "responsible_other", "urgency",
     "platform",
 )  # fmt: skip
 
@@ -99,7 +100,7 @@ def newest(
     query, order = _matching(
         connection, found, scope,
         P.id, P.reference, P.target_group, P.district, P.status, P.submitted_at,
-        P.people_affected, func.substr(P.problem, 1, 80).label("problem"),
+        P.people_affected, P.title, func.substr(P.problem, 1, 80).label("problem"),
     )  # fmt: skip
     if before_id is not None:
         query = query.where(order < before_id)
@@ -158,7 +159,7 @@ def table(
     query, _order = _matching(
         connection, found, scope,
         P.target_group, P.district, func.count().label("proposals"),
-        func.coalesce(func.sum(P.people_affected), 0).label("people"),
+        func.coalesce(func.sum(totals.PEOPLE), 0).label("people"),
     )  # fmt: skip
     return list(connection.execute(query.group_by(P.target_group, P.district)).mappings())
 

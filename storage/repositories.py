@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import utcnow
+from bot.domain.normalize import Count
 from storage import photos, totals
 from storage.models import (
     Conversation,
@@ -88,12 +89,19 @@ def next_sequence(session: Session, province: str, fiscal_year: int) -> int:
 def proposal_fields(answers: dict[str, Any]) -> dict[str, Any]:
     """Return the proposal columns that hold a questionnaire's answers."""
     place = answers.get("location")
+    count = Count.from_json(answers["people_affected"])
     return {
         "target_group": answers["target_group"],
         "subgroup": answers["subgroup"],
         "subgroup_other": answers.get("subgroup_other"),
+        "title": answers.get("title"),
         "problem": answers["problem"],
-        "people_affected": answers["people_affected"],
+        "people_affected": count.low or 0,
+        "people_max": count.high,
+        "people_unit": count.unit,
+        "expected_result": answers.get("expected_result"),
+        "resources": answers.get("resources"),
+        "budget": answers.get("budget"),
         "district": answers["district"],
         "location_text": place if isinstance(place, str) else None,
         "latitude": place["latitude"] if isinstance(place, dict) else None,
@@ -111,11 +119,15 @@ def answers_from(row: Mapping[str, Any], photos: list[str]) -> dict[str, Any]:
     place: Any = row["location_text"]
     if row["latitude"] is not None:
         place = {"latitude": row["latitude"], "longitude": row["longitude"]}
-    keys = ("target_group", "subgroup", "subgroup_other", "problem", "people_affected",
-            "district", "help_received", "solution", "responsible", "responsible_other",
+    keys = ("target_group", "subgroup", "subgroup_other", "title", "problem", "district",
+            "help_received", "solution", "expected_result", "responsible", "responsible_other",
             "urgency")  # fmt: skip
     answers = {key: row[key] for key in keys if row[key] is not None}
+    low = row["people_affected"] or None
+    answers["people_affected"] = Count(low, row["people_max"], row["people_unit"]).to_json()
     answers["location"] = place
+    answers["resources"] = row["resources"]
+    answers["budget"] = row["budget"]
     answers["photos"] = list(photos) or None
     return answers
 

@@ -6,7 +6,7 @@ totals in the same transaction, so counts never drift from the proposals themsel
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import Proposal, ProposalTotal
@@ -35,13 +35,18 @@ def _upsert(dialect: Any) -> Any:
 
 # built once: a submission moves one total, a status change or revision two
 _UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
-_CURRENT = select(*(P[key] for key in KEY), P.people_affected).where(P.id == bindparam("id"))
+_CURRENT = select(*(P[key] for key in KEY), P.people_affected, P.people_unit).where(
+    P.id == bindparam("id")
+)
+# households are not people: a count of households stays out of the people totals
+PEOPLE = case((P.people_unit == "households", 0), else_=P.people_affected)
 
 
 def add(connection: Connection, row: dict[str, Any], sign: int = 1) -> None:
     """Count one proposal in (sign 1) or out of (sign -1) the totals."""
     params = {key: row[key] for key in KEY}
-    params |= {"sign": sign, "people": sign * int(row["people_affected"])}
+    people = 0 if row.get("people_unit") == "households" else int(row["people_affected"] or 0)
+    params |= {"sign": sign, "people": sign * people}
     connection.execute(_UPSERT[connection.dialect.name], params)
 
 
@@ -50,10 +55,13 @@ def current(connection: Connection, proposal_id: int) -> dict[str, Any]:
     return dict(connection.execute(_CURRENT, {"id": proposal_id}).mappings().one())
 
 
-def rebuild(connection: Connection) -> None:
-    """Recount every total from the proposals (after a bulk load, or in a migration)."""
+def rebuild(connection: Connection, people: Any = PEOPLE) -> None:
+    """Recount every total from the proposals (after a bulk load, or in a migration).
+
+    A migration older than the people_unit column passes the plain people_affected column.
+    """
     connection.execute(delete(ProposalTotal))
     grouped = select(
-        *(P[key] for key in KEY), func.count(), func.coalesce(func.sum(P.people_affected), 0)
+        *(P[key] for key in KEY), func.count(), func.coalesce(func.sum(people), 0)
     ).group_by(*(P[key] for key in KEY))
     connection.execute(insert(ProposalTotal).from_select([*KEY, "proposals", "people"], grouped))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from bot.app.service import WelfareService
 from bot.domain.i18n import text
 from bot.domain.messages import Input, Reply, Text
+from bot.domain.province import load_province
 
 
 @dataclass
@@ -65,11 +66,17 @@ class Chat:
         return [b.data for b in self.replies[-1].buttons] if self.replies else []
 
 
+def _province_values(language: str) -> dict[str, object]:
+    """Return what texts may name of the province and its office, as the bot fills them."""
+    province = load_province("CM")
+    return {**province.office.values(language), "province": province.name(language)}
+
+
 def th(key: str, **values: object) -> str:
-    """Return a Thai catalogue text."""
-    return text("th", key, **values)
+    """Return a Thai catalogue text (the province and its office filled in)."""
+    return text("th", key, **(_province_values("th") | values))
 
 
 def en(key: str, **values: object) -> str:
-    """Return an English catalogue text."""
-    return text("en", key, **values)
+    """Return an English catalogue text (the province and its office filled in)."""
+    return text("en", key, **(_province_values("en") | values))

@@ -58,14 +58,15 @@ def test_xlsx_has_thai_headers_be_dates_frozen_header_and_filters(
     sheet = openpyxl.load_workbook(io.BytesIO(content)).active
     assert sheet is not None
     header = [c.value for c in sheet[1]]
-    assert header[:4] == ["เลขที่อ้างอิง", "วันที่ส่ง", "ปีงบประมาณ", "สถานะ"]
+    assert header[:5] == ["เลขที่อ้างอิง", "ชื่อเรื่อง", "วันที่ส่ง", "ปีงบประมาณ", "สถานะ"]
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}3"
-    assert sheet.column_dimensions["G"].width > 40  # the problem column
-    date = sheet.cell(2, 2)
+    assert sheet.column_dimensions["H"].width > 40  # the problem column
+    date = sheet.cell(2, 3)
     assert date.value == datetime(2026, 11, 21, 0, 30)
     assert "[$-1070000]" in date.number_format
-    assert sheet.cell(2, 8).value == 10  # people affected is a number
+    assert sheet.cell(2, 9).value == "10 คน"  # as the volunteer gave it
+    assert sheet.cell(2, 10).value == 10  # and a number to sum
     names = header.index("ชื่อ-นามสกุล") + 1
     assert sheet.cell(2, names).value == "ส••••• ร••••"  # a viewer's export is masked
 

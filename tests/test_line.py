@@ -231,12 +231,12 @@ async def test_overlong_text_and_unknown_postbacks_get_clear_answers(
     user = LineUser(fake)
     await run(bot, user, FIRST_PROPOSAL[:9])
     await bot.post(user.text("ก" * 5001))
-    assert th("err.too_long", length="5,001", maximum=2000) in fake.texts_to(user.user_id)[-1]
+    assert th("err.too_long", length="5,001", maximum="4,000") in fake.texts_to(user.user_id)[-1]
     await bot.post(user.postback("made-up|data"))
     await bot.post(user.sticker())
     last = fake.texts_to(user.user_id)
     assert last[-2].startswith(th("err.stale"))
-    assert last[-1].startswith(th("err.unsupported"))
+    assert last[-1].startswith(th("err.sticker"))
     assert all(th("q.problem") in t for t in last[-3:])
 
 
@@ -274,7 +274,7 @@ async def test_a_location_message_answers_where(
     user = LineUser(fake)
     await run(bot, user, FIRST_PROPOSAL[:12])
     await bot.post(user.location(18.79, 98.98))
-    await run(bot, user, [*FIRST_PROPOSAL[13:19], Press("d:photos"), Press("submit")])
+    await run(bot, user, [*FIRST_PROPOSAL[13:23], Press("d:photos"), Press("submit")])
     with service.sessions() as session:
         proposal = session.scalars(select(Proposal)).one()
         assert (proposal.latitude, proposal.longitude) == (18.79, 98.98)

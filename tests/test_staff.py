@@ -149,7 +149,7 @@ def test_review_notifies_the_volunteer_who_revises_and_resubmits(
     )
     notices = any_service.undelivered("terminal")
     assert notices[-1].recipient == "vol"
-    assert th("status.in_review") in notices[-1].replies[0].text
+    assert th("result.in_review") in notices[-1].replies[0].text
     officer.send(Press(f"s:st:{reference}:needs_revision"))
     assert officer.last == th("desk.ask.comment", reference=reference)
     officer.send("กรุณาระบุจำนวนผู้สูงอายุให้ชัดเจน")
@@ -163,7 +163,7 @@ def test_review_notifies_the_volunteer_who_revises_and_resubmits(
     volunteer.run([Press("e:people_affected"), "40", Press("submit")])
     assert th("revise.done", reference=reference) in volunteer.said
     shown_again = officer.send(reference)[0].text
-    assert "จำนวนผู้ได้รับผลกระทบ: 40" in shown_again
+    assert f"{th('label.people_affected')}: 40 คน" in shown_again
     assert th("status.received") in shown_again.splitlines()[1]
     assert volunteer.send(Press(f"revise:{reference}"))[0].text.startswith(th("revise.unavailable"))
 
@@ -181,7 +181,7 @@ def test_notices_use_the_volunteer_language_and_forwarding_names_the_agency(
     notice = [d for d in service.undelivered("terminal") if d.recipient == "vol"][-1]
     assert notice.replies[0].text.startswith("📣")
     notice = notice.replies[0].text
-    assert en("status.forwarded") in notice
+    assert en("result.forwarded") in notice
     assert en("notify.agency", agency="อบต.ท่าผา") in notice
 
 

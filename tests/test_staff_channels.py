@@ -103,7 +103,7 @@ async def test_telegram_staff_get_the_export_as_a_file(
     sheet = openpyxl.load_workbook(io.BytesIO(content)).active
     assert sheet is not None
     assert sheet.max_row == 2
-    assert sheet.cell(2, 9).value == "แม่ริม"
+    assert sheet.cell(2, 11).value == "แม่ริม"
 
 
 async def test_a_telegram_officer_reaches_a_line_volunteer_who_revises(
@@ -125,7 +125,7 @@ async def test_a_telegram_officer_reaches_a_line_volunteer_who_revises(
         lambda f: any("โปรดเพิ่มชื่อหมู่บ้าน" in t for t in f.texts_to(volunteer.user_id)),
     )
     notice = line_fake.messages_to(volunteer.user_id)[-1]
-    assert th("status.needs_revision") in notice["text"]
+    assert th("result.needs_revision") in notice["text"]
     actions = [item["action"] for item in notice["quickReply"]["items"]]
     assert [a["data"] for a in actions] == ["revise:CM-2570-00001"]
     await both.post_line(volunteer.postback("revise:CM-2570-00001"))

@@ -130,7 +130,8 @@ async def test_bad_input_gets_a_clear_reply_and_nothing_crashes(
     await wait_sent(fake, lambda f: len(f.sent(4001)) >= before + 6)
     replies = fake.texts(4001)[before:]
     assert all(th("q.people_affected") in t for t in replies)
-    assert replies[0].startswith(th("err.unsupported"))
+    assert replies[0].startswith(th("err.sticker"))
+    assert replies[1].startswith(th("err.voice"))
     assert replies[4].startswith(th("err.number"))
     assert replies[5].startswith(th("err.unknown"))
     assert not any(th("err.internal") in t for t in fake.texts())

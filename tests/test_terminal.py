@@ -26,10 +26,14 @@ PIPED = """สวัสดี
 /skip
 2
 ให้ อพม. ลงพื้นที่ช่วยลงทะเบียน
+ผู้สูงอายุ 35 คนได้รับเบี้ยยังชีพ
+/skip
+1
 1
 2
-8
+10
 2
+พาผู้สูงอายุลงทะเบียนเบี้ยยังชีพ
 /skip
 1
 /status
@@ -60,7 +64,7 @@ def test_a_conversation_piped_from_a_file_ends_cleanly(tmp_path: Path, data_home
     assert "  2) ✏️ " + th("label.target_group") in result.stdout
     reference = f"CM-{fiscal_year(utcnow())}-00001"
     assert th("submitted", reference=reference).splitlines()[1] in result.stdout
-    assert th("status.received") in result.stdout
+    assert th("result.received") in result.stdout
     assert (data_home / "welfarebot.db").exists(), "the default database is in the data directory"
     assert not (tmp_path / "welfarebot.db").exists()
 

@@ -30,11 +30,11 @@ from bot.conversation.state import (
     Who,
 )
 from bot.desk.staff_desk import Desk
-from bot.domain.calendar import fiscal_year, utcnow
+from bot.domain.calendar import as_utc, fiscal_year, utcnow
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Input, Notice, Photo, Reply, Text, reply_from_json, reply_to_json
 from bot.domain.province import Province
-from bot.domain.questionnaire import PROFILE
+from bot.domain.questionnaire import CONSENT_VERSION, PROFILE
 from bot.domain.schedule import QuietHours
 from storage import inbox, photos, queue, staff
 from storage import proposal_queries as queries
@@ -52,6 +52,8 @@ REPLY_TOKEN_LIFE = timedelta(seconds=50)
 # the connection holding the current volunteer's turn (a worker's advisory lock, see
 # storage/queue.py): work done inside a turn runs on it, so one turn needs one connection
 TURN: ContextVar[Connection | None] = ContextVar("turn", default=None)
+# someone writing after this long a silence is greeted and told where they were
+RETURN_AFTER = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class WelfareService:
         clock: Callable[[], datetime] = utcnow,
         quiet: QuietHours | None = None,
         photo_keeper: PhotoKeeper | None = None,
+        return_after: timedelta = RETURN_AFTER,
     ) -> None:
         self.db = db
         # stores photos and deletes their files on erasure; without one, rows wait for a
@@ -121,6 +124,7 @@ class WelfareService:
         self.on_photo: Callable[[str, str], None] | None = None
         self.default_language = default_language
         self.clock = clock
+        self.return_after = return_after
         # outbox ids confirmed sent but not yet deleted: they go with the next transaction
         self._delivered: list[int] = []
         # this process's worker id on the shared queue (None when it is not a queue worker)
@@ -200,6 +204,11 @@ class WelfareService:
         if row is not None and row["unreachable_at"] is not None:
             inbox.reachable_again(connection, row["id"])
         who = self._who(row, language_hint)
+        if (
+            loaded.state_at is not None
+            and self.clock() - as_utc(loaded.state_at) >= self.return_after
+        ):
+            who = replace(who, returning=True)
         turn = self.engine.handle(State.from_json(loaded.state), who, event)
         replies: list[Reply] = []
         effects = [a for a in turn.actions if not isinstance(a, Reply)]
@@ -359,11 +368,13 @@ class WelfareService:
         if row is None or not consented:
             hint = language_hint if language_hint in LANGUAGES else None
             return Who(consented=False, language=hint or self.default_language)
+        outdated = row["consent_version"] != CONSENT_VERSION
         return Who(
-            consented=True,
+            consented=not outdated,
             language=row["language"],
             profile=repo.profile_of(row),
             profile_complete=row["profile_completed_at"] is not None,
+            consent_outdated=outdated,
         )
 
     @staticmethod
@@ -442,7 +453,8 @@ class WelfareService:
             answers=answers,
             submitted_at=now,
         )
-        return views.submitted(language, proposal.reference)
+        office = self.province.office.short["th" if language == "th" else "en"]
+        return views.submitted(language, proposal.reference, office)
 
     def _resubmit(
         self, session: Session, volunteer: Volunteer, action: ResubmitProposal, language: str
@@ -457,14 +469,17 @@ class WelfareService:
         proposals = [
             {
                 "reference": p.reference,
+                "title": p.title,
                 "target_group": p.target_group,
+                "district": p.district,
                 "status": p.status,
                 "submitted_at": p.submitted_at,
                 "comment": p.history[-1].comment if p.history else None,
+                "agency": p.history[-1].agency if p.history else None,
             }
             for p in repo.proposals_of(session, volunteer.id)
         ]
-        return views.status_list(language, proposals)
+        return views.status_list(language, proposals, self.province)
 
     def _my_data(self, session: Session, volunteer: Volunteer, language: str) -> Reply:
         return views.my_data(

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     drain_seconds: float = 20.0
     # volunteers a queue worker (PostgreSQL) handles at once; each holds a database connection
     worker_concurrency: int = Field(default=8, ge=1, le=16)
+    # a volunteer who writes after this many hours of silence is greeted and told where they were
+    return_after_hours: float = Field(default=12.0, gt=0)
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""
 

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -73,6 +74,7 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
         settings.bot_language,
         quiet=QuietHours.parse(settings.quiet_hours),
         photo_keeper=PhotoKeeper(engine, photo_files(settings), settings.photo_max_bytes),
+        return_after=timedelta(hours=settings.return_after_hours),
     )
     bootstrap_admins(service, settings.admins)
     return service

@@ -22,10 +22,38 @@ from bot.conversation.state import (
     Who,
 )
 from bot.domain.i18n import LANGUAGES, text, words
-from bot.domain.messages import Contact, Input, Location, Photo, Press, Reply, Text, Unsupported
-from bot.domain.normalize import ascii_digits, clean_text, parse_count, parse_phone
+from bot.domain.matching import fold, is_one_of, match_many, match_one
+from bot.domain.messages import (
+    Button,
+    Contact,
+    Input,
+    Location,
+    Photo,
+    Press,
+    Reply,
+    Text,
+    Unsupported,
+)
+from bot.domain.normalize import (
+    clean_text,
+    count_words,
+    find_phone,
+    graphemes,
+    has_letters,
+    parse_people,
+)
 from bot.domain.province import Province
-from bot.domain.questionnaire import CONSENT_VERSION, FORMS, PROFILE, PROPOSAL, Form, Kind, Question
+from bot.domain.questionnaire import (
+    CONSENT_VERSION,
+    FORMS,
+    LONG_TEXT,
+    PROFILE,
+    PROPOSAL,
+    Form,
+    Kind,
+    Question,
+    budget_band,
+)
 
 COMMANDS = (
     "start",
@@ -44,6 +72,17 @@ COMMANDS = (
 UNKNOWN = "unknown"
 _COMMAND_WORDS = {word: name for name in COMMANDS for word in words(f"words.{name}")}
 _DONE_WORDS = words("words.done")
+_YES_WORDS = words("words.yes")
+_NO_WORDS = words("words.no")
+_SUBMIT_WORDS = words("words.submit")
+_EDIT_WORDS = tuple(sorted(words("words.edit"), key=len, reverse=True))
+_AGREE_WORDS = words("words.agree")
+_DECLINE_WORDS = words("words.decline")
+_GREETINGS = tuple(fold(w) for w in words("words.greeting"))
+_EMPTY_WORDS = words("words.empty")
+# a greeting longer than this is more likely an answer that starts politely
+_GREETING_MAX = 40
+_VOICE = frozenset({"voice", "audio", "video_note"})
 _DECORATION = " \t\n◀▶✔✅✖️📝📋👤🔒❓"
 
 
@@ -54,6 +93,29 @@ class Invalid(Exception):
         super().__init__(key)
         self.key = key
         self.values = values
+
+
+class TooLong(Exception):
+    """A typed answer longer than its question allows; the text is kept, not refused."""
+
+    def __init__(self, typed: str, length: int, maximum: int) -> None:
+        super().__init__("err.too_long")
+        self.typed = typed
+        self.length = length
+        self.maximum = maximum
+
+
+def _cut(typed: str, maximum: int) -> str:
+    """Return the first characters of a text, as many as a reader sees up to a maximum."""
+    import regex
+
+    return "".join(regex.findall(r"\X", typed)[:maximum]).rstrip()
+
+
+def is_greeting(typed: str) -> bool:
+    """Tell whether a short message is a greeting ("สวัสดีค่ะ ขอโทษที่หายไป"), not an answer."""
+    core = fold(typed)
+    return graphemes(typed) <= _GREETING_MAX and any(core.startswith(g) for g in _GREETINGS)
 
 
 def command_of(event: Input) -> str | None:
@@ -75,6 +137,10 @@ def bare(typed: str) -> str:
     return typed.strip(_DECORATION).casefold()
 
 
+# idle text of at least this many words is offered as the problem of a new proposal
+PROPOSAL_IDEA_WORDS = 3
+
+
 class Engine:
     """Runs the questionnaire for one volunteer at a time, without side effects."""
 
@@ -84,7 +150,7 @@ class Engine:
     def handle(self, state: State, who: Who, event: Input) -> Turn:
         """Return the new state and the actions that answer one input."""
         if not who.consented:
-            return self._before_consent(who, event)
+            return self._before_consent(state, who, event)
         if isinstance(event, Press) and event.data.startswith("lang:"):
             return self._set_language(state, who, event.data[5:])
         if isinstance(event, Press) and event.data.startswith("revise:"):
@@ -92,44 +158,76 @@ class Engine:
         command = command_of(event)
         if command is not None:
             return self._command(command, state, who)
+        if isinstance(event, Text) and is_greeting(event.text):
+            return self._welcome_back(state, who, "back.hello")
+        if isinstance(event, Unsupported):
+            return self._unreadable(state, who, event)
         if state.confirm is not None:
             return self._confirm(state, who, event)
         if state.form is None or state.step is None:
             return self._idle(state, who, event)
         if state.step == REVIEW:
             return self._review(state, who, event)
-        return self._answer(state, who, event)
+        turn = self._answer(state, who, event)
+        if who.returning and isinstance(event, Text):
+            if turn.state == state:
+                # after days away a typed line that fits nothing is not a mistake to scold
+                return self._welcome_back(state, who, "back.again")
+            return Turn(turn.state, (Reply(text(who.language, "back.again")), *turn.actions))
+        return turn
 
     # consent --------------------------------------------------------------------------------
 
-    def _before_consent(self, who: Who, event: Input) -> Turn:
+    def _before_consent(self, state: State, who: Who, event: Input) -> Turn:
         language = who.language
+        answer: str | None = None
         if isinstance(event, Press):
             parts = event.data.split(":")
             if parts[0] == "lang" and parts[-1] in LANGUAGES:
-                return Turn(None, (views.consent(parts[-1], self.province),))
+                return Turn(state, (views.consent(parts[-1], self.province),))
             if parts[0] == "consent" and len(parts) == 3 and parts[2] in LANGUAGES:
-                language = parts[2]
-                if parts[1] == "yes":
-                    who = replace(who, consented=True, language=language)
-                    state = State(form=PROFILE.name)
-                    first = self._next(state, who)
-                    return Turn(
-                        first.state,
-                        (
-                            GiveConsent(language, CONSENT_VERSION),
-                            Reply(text(language, "consent.thanks")),
-                            *first.actions,
-                        ),
-                    )
-                return Turn(None, (Reply(text(language, "declined")),))
-        return Turn(None, (views.consent(language, self.province),))
+                language, answer = parts[2], parts[1]
+        elif isinstance(event, Text):
+            typed = bare(clean_text(event.text))
+            if typed in _DECLINE_WORDS or is_one_of(typed, sorted(_DECLINE_WORDS)):
+                answer = "no"
+            elif typed in _AGREE_WORDS or is_one_of(typed, sorted(_AGREE_WORDS)):
+                answer = "yes"
+            elif typed in {"english", "ภาษาอังกฤษ"}:
+                return Turn(state, (views.consent("en", self.province),))
+            elif typed in {"ภาษาไทย", "ไทย", "thai"}:
+                return Turn(state, (views.consent("th", self.province),))
+        if answer == "yes":
+            return self._consented(state, replace(who, consented=True, language=language))
+        if answer == "no":
+            return Turn(state if who.consent_outdated else None,
+                        (Reply(text(language, "declined")),))  # fmt: skip
+        lead = (Reply(text(language, "consent.updated")),) if who.consent_outdated else ()
+        return Turn(state, (*lead, views.consent(language, self.province)))
+
+    def _consented(self, state: State, who: Who) -> Turn:
+        """Record consent; a newcomer goes on to the profile, someone known to where they were."""
+        thanks = (
+            GiveConsent(who.language, CONSENT_VERSION),
+            Reply(text(who.language, "consent.thanks")),
+        )
+        if who.consent_outdated and who.profile_complete:
+            turn = self._prompt(state, who)
+            return Turn(turn.state, (*thanks, *turn.actions))
+        first = self._next(State(form=PROFILE.name, answers=dict(who.profile)), who)
+        lead = Reply(text(who.language, "consent.profile"))
+        return Turn(first.state, (*thanks, lead, *first.actions))
 
     # commands -------------------------------------------------------------------------------
 
     def _command(self, command: str, state: State, who: Who) -> Turn:
         lang = who.language
-        state = replace(state, confirm=None)
+        # a confirmation's own words typed ("ยกเลิก" at "cancel this proposal?") answer it
+        if (state.confirm, command) in {("cancel", "cancel"), ("delete", "deletedata")}:
+            return self._confirm(state, who, Press(f"{state.confirm}:yes"))
+        if state.confirm == "cancel" and command == "new":
+            return Turn(replace(state, confirm="restart"), (views.confirm(lang, "restart"),))
+        state = replace(state, confirm=None, idea=None)
         if command == "start":
             if state.form is not None:
                 return self._prompt(state, who)
@@ -164,10 +262,16 @@ class Engine:
             return self._with_prompt(state, who, Reply(text(lang, "proposal.resume")))
         if state.form == PROFILE.name or not who.profile_complete:
             if state.form != PROFILE.name:
-                state = State(form=PROFILE.name, answers=dict(who.profile))
+                state = State(form=PROFILE.name, answers=dict(who.profile), idea=state.idea)
             return self._next(state, who)
-        turn = self._next(State(form=PROPOSAL.name), who)
-        return Turn(turn.state, (Reply(text(lang, "proposal.intro")), *turn.actions))
+        return self._start_proposal(state, who)
+
+    def _start_proposal(self, state: State, who: Who, *lead: Action) -> Turn:
+        """Start a new proposal; text typed while idle, when accepted, is its problem."""
+        answers = {"problem": state.idea} if state.idea else {}
+        turn = self._next(State(form=PROPOSAL.name, answers=answers), who)
+        intro = Reply(text(who.language, "proposal.intro"))
+        return Turn(turn.state, (*lead, intro, *turn.actions))
 
     def _back(self, state: State, who: Who) -> Turn:
         form = self._form(state)
@@ -221,30 +325,78 @@ class Engine:
 
     def _confirm(self, state: State, who: Who, event: Input) -> Turn:
         lang = who.language
-        kind = state.confirm
+        kind = state.confirm or "cancel"
         answer = event.data if isinstance(event, Press) else ""
+        if isinstance(event, Text):
+            answer = self._typed_confirmation(kind, lang, clean_text(event.text))
         if answer == f"{kind}:yes":
             if kind == "delete":
                 return Turn(None, (EraseMyData(), Reply(text(lang, "delete.done"))))
+            if kind == "idea":
+                return self._new(replace(state, confirm=None), who)
+            if kind == "restart":
+                return self._start_proposal(State(), who, Reply(text(lang, "cancel.done")))
             return Turn(State(), (views.menu(lang, text(lang, "cancel.done")),))
         if answer == f"{kind}:no":
+            if kind == "idea":
+                return Turn(State(), (views.menu(lang, text(lang, "idea.dropped")),))
             lead = Reply(text(lang, "delete.kept")) if kind == "delete" else None
             return self._with_prompt(replace(state, confirm=None), who, lead)
-        return Turn(state, (Reply(text(lang, "err.pick")), views.confirm(lang, kind or "cancel")))
+        return Turn(state, (Reply(text(lang, "err.confirm")), views.confirm(lang, kind)))
+
+    def _typed_confirmation(self, kind: str, language: str, typed: str) -> str:
+        """Return the button data a typed yes or no stands for ("" when it is neither)."""
+        shown = views.confirm(language, kind).buttons
+        labels = {button.data: [button.label] for button in shown}
+        found = match_one(typed, labels) if fold(typed) not in _NO_WORDS else None
+        if found is not None and found.codes:
+            return found.codes[0]
+        if bare(typed) in _YES_WORDS or is_one_of(typed, sorted(_YES_WORDS)):
+            return f"{kind}:yes"
+        if bare(typed) in _NO_WORDS or is_one_of(typed, sorted(_NO_WORDS)):
+            return f"{kind}:no"
+        return ""
 
     def _idle(self, state: State, who: Who, event: Input) -> Turn:
         lang = who.language
         if isinstance(event, Press):
             return Turn(state, (views.menu(lang, text(lang, "err.stale")),))
-        if isinstance(event, Unsupported):
-            return Turn(state, (views.menu(lang, text(lang, "err.unsupported")),))
+        if isinstance(event, Text):
+            typed = clean_text(event.text)
+            if count_words(typed) >= PROPOSAL_IDEA_WORDS and graphemes(typed) <= LONG_TEXT:
+                offer = replace(State(), confirm="idea", idea=typed)
+                return Turn(offer, (views.confirm(lang, "idea"),))
+            return Turn(State(), (views.menu(lang, text(lang, "idle.hint")),))
         return Turn(state, (views.menu(lang),))
+
+    def _unreadable(self, state: State, who: Who, event: Unsupported) -> Turn:
+        """Answer a voice message, sticker or file kindly and ask the open question again."""
+        key = "err.voice" if event.kind in _VOICE else "err.sticker"
+        if event.kind not in _VOICE and event.kind != "sticker":
+            key = "err.unsupported"
+        if state.step is not None and state.step != REVIEW and state.confirm is None:
+            question = self._question(state)
+            if question is not None and question.kind is Kind.PHOTOS and event.kind == "document":
+                key = "err.photo_expected"
+        return self._with_prompt(state, who, Reply(text(who.language, key)))
+
+    def _welcome_back(self, state: State, who: Who, key: str) -> Turn:
+        """Greet someone who writes again, say where they were and ask the open question."""
+        lang = who.language
+        form = self._form(state)
+        if form is None or state.step is None:
+            return Turn(replace(state, confirm=None, idea=None),
+                        (views.menu(lang, text(lang, "back.idle")),))  # fmt: skip
+        recap = views.recap(lang, form, state, self.province)
+        return self._with_prompt(state, who, Reply(f"{text(lang, key)}\n{recap}"))
 
     def _review(self, state: State, who: Who, event: Input) -> Turn:
         form = self._form(state)
         assert form is not None
         lang = who.language
         data = event.data if isinstance(event, Press) else ""
+        if isinstance(event, Text):
+            data = self._typed_review(form, state, lang, clean_text(event.text))
         question = form.question(data[2:]) if data.startswith("e:") else None
         if question is not None and question.applies(state.answers):
             return self._edit(state, who, question)
@@ -257,8 +409,28 @@ class Engine:
             fields = form.prune(state.answers)
             lead = text(lang, "profile.saved")
             return Turn(State(), (SaveProfile(fields), views.menu(lang, lead)))
-        key = "err.stale" if data else "err.pick"
+        key = "err.stale" if isinstance(event, Press) else f"err.review.{form.name}"
         return self._with_prompt(state, who, Reply(text(lang, key)))
+
+    def _typed_review(self, form: Form, state: State, language: str, typed: str) -> str:
+        """Return the button a typed word stands for on a review card ("ส่ง", "แก้ไขอำเภอ")."""
+        finish = "submit" if form is PROPOSAL else "save"
+        if bare(typed) in _SUBMIT_WORDS or is_one_of(typed, sorted(_SUBMIT_WORDS | _YES_WORDS)):
+            return finish
+        rest = bare(typed)
+        for word in _EDIT_WORDS:
+            if rest.startswith(word):
+                rest = rest[len(word) :].strip()
+                break
+        else:
+            return ""
+        labels = {
+            f"e:{q.key}": [text(lang, f"label.{q.key}") for lang in LANGUAGES]
+            for q in form.questions
+            if q.applies(state.answers) and q.key in state.answers
+        }
+        found = match_one(rest, labels) if rest else None
+        return found.codes[0] if found is not None and found.codes else ""
 
     def _revise(self, state: State, who: Who, reference: str) -> Turn:
         """Ask for a proposal sent back for revision, unless another draft is open."""
@@ -292,6 +464,17 @@ class Engine:
             if question.kind is Kind.PHOTOS:
                 return self._photos(state, who, question, event)
             value = self._parse(state, who, question, event)
+        except TooLong as long:
+            kept = replace(state, kept=long.typed)
+            cut = Button(text(lang, "btn.cut", maximum=f"{long.maximum:,}"), f"cut:{question.key}")
+            warning = text(
+                lang, "err.too_long", length=f"{long.length:,}", maximum=f"{long.maximum:,}"
+            )
+            turn = self._prompt(kept, who)
+            asked = turn.actions[-1]
+            assert isinstance(asked, Reply)
+            asked = replace(asked, text=f"{warning}\n\n{asked.text}", buttons=(cut, *asked.buttons))
+            return Turn(kept, (*turn.actions[:-1], asked))
         except Invalid as problem:
             return self._with_prompt(state, who, Reply(text(lang, problem.key, **problem.values)))
         return self._accept(state, who, question, value)
@@ -303,56 +486,103 @@ class Engine:
                 code = event.data[len(prefix) :]
                 if code in self._options(state, who, question):
                     return code
+            if event.data == f"cut:{question.key}" and state.kept:
+                return _cut(state.kept, question.max_length)
             raise Invalid("err.stale")
         if isinstance(event, Contact) and question.kind is Kind.PHONE:
             return self._phone(event.phone)
         if isinstance(event, Location) and question.kind is Kind.PLACE:
             return {"latitude": event.latitude, "longitude": event.longitude}
         if not isinstance(event, Text):
-            kind = "err.pick" if question.kind in (Kind.CHOICE, Kind.DISTRICT) else None
             raise Invalid(
-                kind
-                or ("err.unsupported" if isinstance(event, Unsupported) else "err.text_expected")
+                self._pick_key(state, who, question)
+                if question.kind in (Kind.CHOICE, Kind.DISTRICT)
+                else "err.text_expected",
+                **self._pick_values(state, who, question),
             )
         typed = clean_text(event.text)
+        if question.optional and bare(typed) in _EMPTY_WORDS:
+            return None
         if question.kind in (Kind.CHOICE, Kind.DISTRICT):
             return self._match(state, who, question, typed)
         if question.kind is Kind.PHONE:
             return self._phone(typed)
         if question.kind is Kind.NUMBER:
-            number = parse_count(typed)
-            if number is None:
-                raise Invalid("err.number")
-            if not question.minimum <= number <= question.maximum:
+            return self._count(question, typed)
+        return self._text(question, typed)
+
+    def _text(self, question: Question, typed: str) -> str:
+        """Check a typed answer; too long is kept aside (never lost) and the volunteer asked."""
+        if not typed:
+            raise Invalid("err.text_expected")
+        length = graphemes(typed)
+        if length > question.max_length:
+            raise TooLong(typed, length, question.max_length)
+        if question.min_words and count_words(typed) < question.min_words:
+            raise Invalid(f"err.few_words.{question.key}")
+        if length < question.min_length:
+            raise Invalid("err.too_short", minimum=question.min_length)
+        if question.key == "full_name" and (not has_letters(typed) or find_phone(typed)):
+            raise Invalid("err.name")
+        return typed
+
+    def _count(self, question: Question, typed: str) -> dict[str, Any]:
+        count = parse_people(typed)
+        if count is None:
+            raise Invalid("err.number")
+        for number in (count.low, count.high):
+            if number is not None and not question.minimum <= number <= question.maximum:
                 raise Invalid(
                     "err.number_range", minimum=question.minimum, maximum=f"{question.maximum:,}"
                 )
-            return number
-        if not typed:
-            raise Invalid("err.text_expected")
-        if len(typed) < question.min_length:
-            raise Invalid("err.too_short", minimum=question.min_length)
-        if len(typed) > question.max_length:
-            raise Invalid("err.too_long", length=f"{len(typed):,}", maximum=question.max_length)
-        return typed
+        return count.to_json()
 
     def _phone(self, typed: str) -> str:
-        phone = parse_phone(typed)
+        phone = find_phone(typed)
         if phone is None:
             raise Invalid("err.phone")
         return phone.e164
 
+    def _labels(self, state: State, who: Who, question: Question) -> dict[str, list[str]]:
+        """Return each option code with its labels in every language, in the order shown."""
+        return {
+            code: [views.option_label(lang, question, code, self.province) for lang in LANGUAGES]
+            for code in self._options(state, who, question)
+        }
+
     def _match(self, state: State, who: Who, question: Question, typed: str) -> str:
+        amount = parse_people(typed) if question.key == "budget" else None
+        if amount is not None and amount.low is not None and amount.low >= 100:
+            return budget_band(amount.high or amount.low)
+        found = match_one(typed, self._labels(state, who, question))
+        if found.codes:
+            return found.codes[0]
+        self._unclear(state, who, question, found.ambiguous)
+        raise AssertionError  # _unclear always raises
+
+    def _unclear(
+        self, state: State, who: Who, question: Question, ambiguous: tuple[str, ...]
+    ) -> None:
+        """Raise the answer to a typed choice that fits several options, or none."""
+        if ambiguous:
+            names = ", ".join(
+                views.option_label(who.language, question, code, self.province)
+                for code in ambiguous[:6]
+            )
+            raise Invalid("err.ambiguous", choices=names)
+        raise Invalid(
+            self._pick_key(state, who, question), **self._pick_values(state, who, question)
+        )
+
+    def _pick_key(self, state: State, who: Who, question: Question) -> str:
+        return "err.pick_many" if question.kind is Kind.MULTI else "err.pick"
+
+    def _pick_values(self, state: State, who: Who, question: Question) -> dict[str, str]:
+        """Return an example of a typed answer: the short name of an option shown."""
         codes = self._options(state, who, question)
-        folded = typed.casefold()
-        digits = ascii_digits(folded)
-        if digits.isdigit() and 1 <= int(digits) <= len(codes):
-            return codes[int(digits) - 1]
-        for code in codes:
-            labels = {views.option_label(lang, question, code, self.province) for lang in LANGUAGES}
-            if folded in {label.casefold() for label in labels}:
-                return code
-        raise Invalid("err.pick")
+        example = views.option_label(who.language, question, codes[-1 if len(codes) > 1 else 0],
+                                     self.province) if codes else ""  # fmt: skip
+        return {"example": example.split(" (")[0]}
 
     def _multi(self, state: State, who: Who, question: Question, event: Input) -> Turn:
         codes = self._options(state, who, question)
@@ -368,14 +598,11 @@ class Engine:
             typed = clean_text(event.text)
             if bare(typed) in _DONE_WORDS:
                 return self._finish_multi(state, who, question, state.pending)
-            chosen = [
-                self._match(state, who, question, part.strip())
-                for part in typed.replace("、", ",").split(",")
-                if part.strip()
-            ]
-            if chosen:
-                return self._finish_multi(state, who, question, chosen)
-        raise Invalid("err.pick")
+            found = match_many(typed, self._labels(state, who, question))
+            if found.codes:
+                return self._finish_multi(state, who, question, list(found.codes))
+            self._unclear(state, who, question, found.ambiguous)
+        raise Invalid("err.pick_many", **self._pick_values(state, who, question))
 
     def _toggled(self, state: State, who: Who, question: Question) -> Turn:
         """Redraw a multi-select after a tap, marked to replace the pressed question's buttons."""
@@ -418,7 +645,7 @@ class Engine:
             answers = self._without(form, answers, question.key)
         answers[question.key] = value
         history = [k for k in state.history if k != question.key] + [question.key]
-        moved = replace(state, answers=answers, history=history, pending=[], step=None)
+        moved = replace(state, answers=answers, history=history, pending=[], step=None, kept=None)
         turn = self._next(moved, who)
         if question.kind in (Kind.PHONE, Kind.PLACE) and value is not None:
             # a plain acknowledgement also lets channels put away a share-phone/location keyboard

@@ -18,12 +18,16 @@ class State:
     history: list[str] = field(default_factory=list)
     # choices ticked so far on a multi-select question, or photos received so far
     pending: list[str] = field(default_factory=list)
-    # a yes/no question laid over the form: "cancel" or "delete"
+    # a yes/no question laid over the form: "cancel", "restart", "delete" or "idea"
     confirm: str | None = None
     # once a form has reached its review card, answering a question returns there
     reviewed: bool = False
     # the reference of a proposal sent back for revision, when this draft revises it
     revising: str | None = None
+    # text typed while idle, offered as the problem of a new proposal
+    idea: str | None = None
+    # an answer too long to store, kept until the volunteer sends a shorter one or cuts it
+    kept: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the state as a JSON-ready dict."""
@@ -36,6 +40,8 @@ class State:
             "confirm": self.confirm,
             "reviewed": self.reviewed,
             "revising": self.revising,
+            "idea": self.idea,
+            "kept": self.kept,
         }
 
     @classmethod
@@ -55,6 +61,10 @@ class Who:
     language: str
     profile: dict[str, Any] = field(default_factory=dict)
     profile_complete: bool = False
+    # consented to an older version of the PDPA notice: asked again, keeping what is stored
+    consent_outdated: bool = False
+    # writing again after a long silence: greeted and reminded where they were
+    returning: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.conversation.state import State
-from bot.domain.calendar import format_date
+from bot.domain.calendar import TH_MONTHS_SHORT, buddhist_year, format_date
 from bot.domain.i18n import has, text
 from bot.domain.messages import (
     SHARE_LOCATION,
@@ -16,18 +16,18 @@ from bot.domain.messages import (
     CardRow,
     Reply,
 )
-from bot.domain.normalize import Phone
+from bot.domain.normalize import Count, Phone
 from bot.domain.province import Province
 from bot.domain.questionnaire import Form, Kind, Question
 
 CARD_VALUE_LIMIT = 300
 
 
-def question_text(language: str, form: Form, question: Question) -> str:
+def question_text(language: str, form: Form, question: Question, province: Province) -> str:
     """Return a question's wording, preferring the form's own variant."""
     specific = f"q.{form.name}.{question.key}"
     key = specific if has(language, specific) or has("th", specific) else f"q.{question.key}"
-    return text(language, key, max=question.max_items)
+    return text(language, key, max=question.max_items, province=province.name(language))
 
 
 def options(
@@ -53,7 +53,16 @@ def option_label(language: str, question: Question, code: str, province: Provinc
     if question.kind is Kind.DISTRICT:
         district = province.district(code)
         return district.name(language) if district else code
-    return text(language, f"opt.{question.key}.{code}")
+    return text(language, f"opt.{question.key}.{code}", province=province.name(language))
+
+
+def format_count(language: str, value: Any) -> str:
+    """Return how many face a problem with its unit: "40 คน", "30–40 คน", "ไม่ทราบ"."""
+    count = Count.from_json(value)
+    if count.low is None:
+        return text(language, "value.count_unknown")
+    number = f"{count.low:,}" if count.high is None else f"{count.low:,}–{count.high:,}"
+    return text(language, f"value.{count.unit}", number=number)
 
 
 def format_value(
@@ -67,7 +76,7 @@ def format_value(
     if question.kind is Kind.MULTI:
         return ", ".join(option_label(language, question, v, province) for v in value)
     if question.kind is Kind.NUMBER:
-        return f"{value:,}"
+        return format_count(language, value)
     if question.kind is Kind.PHONE:
         return Phone(value).national
     if question.kind is Kind.PHOTOS:
@@ -90,7 +99,7 @@ def ask(
     current: Any = None,
 ) -> Reply:
     """Render a question with its buttons (options, done, skip, back)."""
-    body = question_text(language, form, question)
+    body = question_text(language, form, question, province)
     if current is not None:
         shown = format_value(language, question, current, province, CARD_VALUE_LIMIT)
         body += "\n" + text(language, "current", value=shown)
@@ -176,8 +185,8 @@ def menu(language: str, lead: str | None = None) -> Reply:
 
 def consent(language: str, province: Province) -> Reply:
     """Render the welcome and the PDPA consent question."""
-    name = province.name_th if language == "th" else province.name_en
-    body = text(language, "welcome", province=name) + "\n\n" + text(language, "consent")
+    values = province.office.values(language)
+    body = text(language, "welcome", **values) + "\n\n" + text(language, "consent", **values)
     other = "en" if language == "th" else "th"
     buttons = (
         Button(text(language, "btn.agree"), f"consent:yes:{language}"),
@@ -188,22 +197,32 @@ def consent(language: str, province: Province) -> Reply:
 
 
 def confirm(language: str, kind: str) -> Reply:
-    """Render a yes/no confirmation (cancel a draft, or erase my data)."""
-    if kind == "delete":
-        return Reply(
-            text(language, "delete.confirm"),
-            (
-                Button(text(language, "btn.yes_delete"), "delete:yes"),
-                Button(text(language, "btn.no_keep"), "delete:no"),
-            ),
-        )
+    """Render a yes/no question: cancel a draft, restart it, erase my data, or use idle text."""
     return Reply(
-        text(language, "cancel.confirm"),
+        text(language, f"confirm.{kind}"),
         (
-            Button(text(language, "btn.yes_discard"), "cancel:yes"),
-            Button(text(language, "btn.no_continue"), "cancel:no"),
+            Button(text(language, f"btn.{kind}.yes"), f"{kind}:yes"),
+            Button(text(language, f"btn.{kind}.no"), f"{kind}:no"),
         ),
     )
+
+
+def recap(language: str, form: Form, state: State, province: Province) -> str:
+    """Say where a volunteer left a form: how far they got and what it is about."""
+    answered = [q for q in form.questions if q.key in state.answers and q.applies(state.answers)]
+    if form.name != "proposal":
+        return text(language, "recap.profile", count=len(answered))
+    about = state.answers.get("title") or state.answers.get("problem")
+    group = state.answers.get("target_group")
+    lines = [text(language, "recap.proposal", count=len(answered))]
+    if group:
+        lines.append(
+            text(language, "recap.group", group=text(language, f"opt.target_group.{group}"))
+        )
+    if about:
+        short = str(about) if len(str(about)) <= 80 else str(about)[:79] + "…"
+        lines.append(text(language, "recap.about", about=short))
+    return "\n".join(lines)
 
 
 def language_choice() -> Reply:
@@ -214,30 +233,56 @@ def language_choice() -> Reply:
     )
 
 
-def submitted(language: str, reference: str) -> Reply:
+def submitted(language: str, reference: str, office: str) -> Reply:
     """Render the confirmation of a submitted proposal with the menu under it."""
-    return menu(language, text(language, "submitted", reference=reference))
+    return menu(language, text(language, "submitted", reference=reference, office_short=office))
 
 
-def status_list(language: str, proposals: Sequence[dict[str, Any]]) -> Reply:
-    """Render a volunteer's proposals, newest first, with their status."""
+def status_list(language: str, proposals: Sequence[dict[str, Any]], province: Province) -> Reply:
+    """Render a volunteer's proposals, newest first: title, district, date, status, what next."""
     if not proposals:
         return Reply(text(language, "status.none"))
     lines = [text(language, "status.header", count=len(proposals))]
     for proposal in proposals:
-        lines.append(
-            text(
-                language,
-                "status.line",
-                reference=proposal["reference"],
-                group=text(language, f"opt.target_group.{proposal['target_group']}"),
-                status=text(language, f"status.{proposal['status']}"),
-                date=format_date(proposal["submitted_at"], language),
-            )
-        )
+        lines.append("")
+        lines.append(proposal_line(language, proposal, province))
+        lines.append(text(language, "status.is", status=result(language, proposal["status"])))
+        if proposal.get("agency"):
+            lines.append(text(language, "notify.agency", agency=proposal["agency"]))
         if proposal.get("comment"):
             lines.append(text(language, "status.comment", comment=proposal["comment"]))
-    return Reply("\n".join(lines))
+        lines.append(what_next(language, proposal["status"], province))
+    revise = tuple(
+        Button(f"{text(language, 'btn.revise')} {p['reference']}", f"revise:{p['reference']}")
+        for p in proposals
+        if p["status"] == "needs_revision"
+    )
+    return Reply("\n".join(lines), revise)
+
+
+def result(language: str, status: str) -> str:
+    """Return a status as the volunteer reads it: a result, not a stage of office work."""
+    return text(language, f"result.{status}")
+
+
+def what_next(language: str, status: str, province: Province) -> str:
+    """Say what happens next to a proposal in a status."""
+    office = province.office.short["th" if language == "th" else "en"]
+    return text(language, f"next.{status}", office_short=office, province=province.name(language))
+
+
+def proposal_line(language: str, proposal: dict[str, Any], province: Province) -> str:
+    """Return how a proposal is named to its volunteer: title, reference, district and date."""
+    district = province.district(proposal.get("district") or "")
+    title = proposal.get("title") or text(language, f"opt.target_group.{proposal['target_group']}")
+    return text(
+        language,
+        "status.line",
+        title=title,
+        reference=proposal["reference"],
+        district=district.name(language) if district else "–",
+        date=format_date(proposal["submitted_at"], language),
+    )
 
 
 def my_data(
@@ -259,10 +304,22 @@ def my_data(
     lines.append(text(language, "mydata.language"))
     if consent_at is not None:
         date = format_date(consent_at, language)
-        lines.append(text(language, "mydata.consent", date=date, version=consent_version))
+        version = consent_label(language, consent_version)
+        lines.append(text(language, "mydata.consent", date=date, version=version))
     lines += [text(language, "mydata.proposals", count=proposal_count), ""]
     lines.append(text(language, "mydata.hint"))
     return Reply("\n".join(lines))
+
+
+def consent_label(language: str, version: str | None) -> str:
+    """Name a version of the PDPA notice by its month in the reader's calendar (ธ.ค. 2569)."""
+    try:
+        year, month = (int(part) for part in (version or "").split("-"))
+    except ValueError:
+        return version or "–"
+    if language == "th":
+        return f"{TH_MONTHS_SHORT[month - 1]} {buddhist_year(year)}"
+    return f"{datetime(year, month, 1):%b} {buddhist_year(year)} (BE)"
 
 
 def draft_reminder(language: str) -> Reply:

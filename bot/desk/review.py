@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from bot.desk import views
 from bot.domain.messages import Notice
+from bot.domain.province import load_province
 from bot.domain.roles import Officer
 from bot.domain.statuses import ASKS, REQUIRED, SETTABLE
 from storage import proposal_queries as queries
@@ -96,8 +97,8 @@ def notices(
     if not user or found.get("volunteer_unreachable_at") is not None:
         return ()
     told_in = found.get("volunteer_language") or language
-    reply = views.notice(told_in, found["reference"], found["target_group"], status,
-                         comment, agency)  # fmt: skip
+    province = load_province(found["province"])
+    reply = views.notice(told_in, found, status, comment, agency, province)
     return (Notice(found["volunteer_platform"], user, (reply,)),)
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.conversation.views import format_value
+from bot.conversation.views import format_value, proposal_line, result, what_next
 from bot.domain.calendar import format_date
 from bot.domain.i18n import text
 from bot.domain.messages import Button, Image, Reply
@@ -166,18 +166,17 @@ def members(language: str, rows: Sequence[Mapping[Any, Any]]) -> Reply:
     return Reply("\n".join(lines))
 
 
-def notice(language: str, reference: str, group: str, status: str,
-           comment: str | None, agency: str | None) -> Reply:  # fmt: skip
-    """Tell a volunteer their proposal's status changed (with a button to revise it)."""
-    lines = [text(language, "notify.status", reference=reference,
-                  group=text(language, f"opt.target_group.{group}"),
-                  status=text(language, f"status.{status}"))]  # fmt: skip
+def notice(language: str, found: Mapping[str, Any], status: str, comment: str | None,
+           agency: str | None, province: Province) -> Reply:  # fmt: skip
+    """Tell a volunteer their proposal's status changed, what happens next (and how to revise)."""
+    named = proposal_line(language, dict(found), province)
+    lines = [text(language, "notify.status", proposal=named, status=result(language, status))]
     if agency:
         lines.append(text(language, "notify.agency", agency=agency))
     if comment:
         lines.append(text(language, "notify.comment", comment=comment))
+    lines.append(what_next(language, status, province))
     buttons: tuple[Button, ...] = ()
     if status == "needs_revision":
-        lines.append(text(language, "notify.revise"))
-        buttons = (Button(text(language, "btn.revise"), f"revise:{reference}"),)
+        buttons = (Button(text(language, "btn.revise"), f"revise:{found['reference']}"),)
     return Reply("\n".join(lines), buttons)

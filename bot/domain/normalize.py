@@ -4,6 +4,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import regex
+
 THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
 _DIGIT_TABLE = str.maketrans(THAI_DIGITS, "0123456789")
 _PHONE_NOISE = re.compile(r"[\s\-.()/]")
@@ -66,3 +68,95 @@ def parse_count(text: str) -> int | None:
     if not digits or len(digits) > 12:
         return None
     return int(digits)
+
+
+# dashes a phone keyboard or a copied number may carry: hyphen, non-breaking hyphen, figure
+# dash, en dash, em dash, minus sign, small and full-width hyphen-minus
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+_DASH_TABLE = str.maketrans(dict.fromkeys(_DASHES, "-"))
+_PHONE_CANDIDATE = re.compile(r"\+?\d[\d\s\-.()/]{6,}\d")
+_WORDS = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+def plain_dashes(text: str) -> str:
+    """Replace every kind of dash with the ASCII hyphen-minus."""
+    return text.translate(_DASH_TABLE)
+
+
+def find_phone(text: str) -> Phone | None:
+    """Find one Thai phone number in a text with words around it ("โทร 081–234–5678 ค่ะ")."""
+    found = [
+        phone
+        for candidate in _PHONE_CANDIDATE.findall(plain_dashes(ascii_digits(text)))
+        if (phone := parse_phone(candidate)) is not None
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def graphemes(text: str) -> int:
+    """Count the characters a reader sees: ไม่มีเงิน is 6, though it is 9 code points."""
+    return len(regex.findall(r"\X", text))
+
+
+def has_letters(text: str) -> bool:
+    """Tell whether a text has at least one letter of any script (not only digits and marks)."""
+    return _WORDS.search(text) is not None
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many people or households face a problem: one number, a range, or unknown."""
+
+    low: int | None
+    high: int | None = None
+    unit: str = "people"
+
+    def to_json(self) -> dict[str, object]:
+        """Return the count as a JSON-ready dict."""
+        return {"low": self.low, "high": self.high, "unit": self.unit}
+
+    @classmethod
+    def from_json(cls, value: object) -> "Count":
+        """Read a stored count (a bare number from before ranges existed, too)."""
+        if isinstance(value, dict):
+            return cls(value.get("low"), value.get("high"), value.get("unit") or "people")
+        return cls(int(value) if isinstance(value, int | str) and str(value).isdigit() else None)
+
+
+_UNKNOWN_WORDS = ("ไม่ทราบ", "ไม่รู้", "ไม่แน่ใจ", "unknown", "don't know", "dont know", "not sure")
+_HOUSEHOLD_WORDS = ("ครัวเรือน", "หลังคาเรือน", "ครอบครัว", "household", "families", "family")
+_RANGE = re.compile(r"^\D*?(\d+)\s*(?:-|–|ถึง|to|ถึงประมาณ)\s*(\d+)\D*$")
+
+
+def _number_words(text: str) -> str:
+    """Turn Thai number words into digits ("สามสิบ" → "30"), keeping other text."""
+    from pythainlp.util import text_to_num  # imported on first use: it loads word lists
+
+    return "".join(text_to_num(text))
+
+
+def parse_people(text: str) -> Count | None:
+    """Read how many people face a problem: "35", "๓๕ คน", "ประมาณ 30-40 คน", "สามสิบ",
+    "12 ครัวเรือน" or "ไม่ทราบ"; None when the text says no number."""
+    folded = plain_dashes(ascii_digits(text)).casefold()
+    unit = "households" if any(w in folded for w in _HOUSEHOLD_WORDS) else "people"
+    if any(w in folded for w in _UNKNOWN_WORDS):
+        return Count(None, None, unit)
+    if not re.search(r"\d", folded):
+        folded = _number_words(folded)
+    folded = re.sub(r"(?<=\d),(?=\d{3})", "", folded)
+    ranged = _RANGE.match(folded)
+    if ranged:
+        low, high = sorted((int(ranged[1]), int(ranged[2])))
+        return Count(low, high if high != low else None, unit)
+    found = _NUMBER.findall(folded)
+    if len(found) != 1 or len(found[0]) > 12:
+        return None
+    return Count(int(found[0].replace(",", "")), None, unit)
+
+
+def count_words(text: str) -> int:
+    """Count the words of a text, Thai included (Thai is written without spaces between words)."""
+    from pythainlp.tokenize import word_tokenize  # imported on first use: it loads a dictionary
+
+    return sum(1 for word in word_tokenize(text) if has_letters(word) or word.strip().isdigit())

@@ -20,6 +20,31 @@ class District:
 
 
 @dataclass(frozen=True)
+class Office:
+    """The provincial office that controls the data (PDPA) and how to reach it."""
+
+    name: dict[str, str]
+    short: dict[str, str]
+    address: dict[str, str]
+    phone: str
+    email: str
+    # personal data and proposals are kept this many years after the last proposal
+    retention_years: int
+
+    def values(self, language: str) -> dict[str, object]:
+        """Return the office's details in a language, to fill a catalogue text."""
+        pick = "th" if language == "th" else "en"
+        return {
+            "office": self.name[pick],
+            "office_short": self.short[pick],
+            "address": self.address[pick],
+            "office_phone": self.phone,
+            "email": self.email,
+            "years": self.retention_years,
+        }
+
+
+@dataclass(frozen=True)
 class Province:
     """A province the bot serves: its reference-number code, names and districts."""
 
@@ -27,6 +52,11 @@ class Province:
     name_th: str
     name_en: str
     districts: tuple[District, ...]
+    office: Office
+
+    def name(self, language: str) -> str:
+        """Return the province's name in a language."""
+        return self.name_th if language == "th" else self.name_en
 
     def district(self, code: str) -> District | None:
         """Return the district with a code, or None."""
@@ -58,4 +88,5 @@ def load_province(code: str = "CM") -> Province:
         raise ValueError(f"unknown province {code!r}; known: {', '.join(sorted(raw))}")
     entry = raw[code]
     districts = tuple(District(c, th, en) for c, th, en in entry["districts"])
-    return Province(code, entry["name"]["th"], entry["name"]["en"], districts)
+    office = Office(**entry["office"])
+    return Province(code, entry["name"]["th"], entry["name"]["en"], districts, office)

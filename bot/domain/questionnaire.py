@@ -30,8 +30,13 @@ class Question:
     # asked only when the answer to `when[0]` is, or contains, `when[1]`
     when: tuple[str, str] | None = None
     optional: bool = False
+    # lengths count the characters a reader sees (grapheme clusters), not code points
     min_length: int = 1
     max_length: int = 500
+    # free text that must say something: at least this many words (Thai words too)
+    min_words: int = 0
+    # asked again whenever the answer to this other question changes (sub-district by district)
+    follows: str | None = None
     minimum: int = 1
     maximum: int = 10_000_000
     max_items: int = 3
@@ -75,7 +80,11 @@ class Form:
         while frontier:
             current = frontier.pop()
             for q in self.questions:
-                follows = q.depends_on == current or (q.when is not None and q.when[0] == current)
+                follows = (
+                    q.depends_on == current
+                    or q.follows == current
+                    or (q.when is not None and q.when[0] == current)
+                )
                 if follows and q.key not in found:
                     found.add(q.key)
                     frontier.add(q.key)
@@ -114,9 +123,25 @@ RESPONSIBLE = (
     "community_fund",
     "health",
     "education",
+    "district_office",
+    "labour",
     "community",
     "other",
 )
+BUDGET = ("unknown", "under_10k", "10k_50k", "50k_200k", "over_200k")
+
+
+def budget_band(baht: int) -> str:
+    """Return the budget option an amount in baht falls in (bands include their upper end)."""
+    if baht < 10_000:
+        return "under_10k"
+    if baht <= 50_000:
+        return "10k_50k"
+    return "50k_200k" if baht <= 200_000 else "over_200k"
+
+
+# free text up to this many characters is kept; longer text is kept aside and cut on request
+LONG_TEXT = 4000
 URGENCY = ("urgent", "this_year", "long_term")
 
 PROFILE = Form(
@@ -137,18 +162,24 @@ PROPOSAL = Form(
         Question("target_group", Kind.CHOICE, options=TARGET_GROUPS),
         Question("subgroup", Kind.CHOICE, options_by=SUBGROUPS, depends_on="target_group"),
         Question("subgroup_other", Kind.TEXT, when=("subgroup", "other"), max_length=200),
-        Question("problem", Kind.TEXT, min_length=10, max_length=2000),
+        Question("problem", Kind.TEXT, min_words=2, max_length=LONG_TEXT),
         Question("people_affected", Kind.NUMBER),
         Question("district", Kind.DISTRICT),
-        Question("location", Kind.PLACE, optional=True, max_length=200),
+        Question("location", Kind.PLACE, optional=True, max_length=200, follows="district"),
         Question("help_received", Kind.CHOICE, options=HELP_RECEIVED),
-        Question("solution", Kind.TEXT, min_length=10, max_length=2000),
+        Question("solution", Kind.TEXT, min_words=2, max_length=LONG_TEXT),
+        Question("expected_result", Kind.TEXT, min_words=2, max_length=LONG_TEXT),
+        Question("resources", Kind.TEXT, optional=True, max_length=LONG_TEXT),
+        Question("budget", Kind.CHOICE, options=BUDGET, optional=True),
         Question("responsible", Kind.MULTI, options=RESPONSIBLE),
         Question("responsible_other", Kind.TEXT, when=("responsible", "other"), max_length=200),
         Question("urgency", Kind.CHOICE, options=URGENCY),
+        # asked once everything is told, when a short name comes easily
+        Question("title", Kind.TEXT, min_length=3, max_length=100),
         Question("photos", Kind.PHOTOS, optional=True, max_items=3),
     ),
 )
 
 FORMS = {form.name: form for form in (PROFILE, PROPOSAL)}
-CONSENT_VERSION = "2026-11"
+# the PDPA notice's version: a volunteer who consented to an older one is asked again
+CONSENT_VERSION = "2026-12"

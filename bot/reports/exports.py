@@ -4,10 +4,13 @@ import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import IO, Any
 
+from bot.conversation.views import format_count
 from bot.domain.calendar import BE_OFFSET, to_bangkok
 from bot.domain.i18n import CATALOGUES, text
+from bot.domain.normalize import Count
 from bot.domain.province import Province
 from bot.domain.roles import mask_name, mask_phone
 from bot.reports.xlsx_stream import Workbook
@@ -31,17 +34,22 @@ class Column:
 # in the order `values` returns them
 COLUMNS = (
     Column("col.reference", 16),
+    Column("label.title", 30, typed=True),
     Column("col.submitted_at", 17),
     Column("col.fiscal_year", 10),
     Column("col.status", 14),
     Column("label.target_group", 24),
     Column("label.subgroup", 26, typed=True),
     Column("label.problem", 60, typed=True),
-    Column("label.people_affected", 12),
+    Column("label.people_affected", 16),
+    Column("col.people_number", 10),
     Column("label.district", 16),
     Column("label.location", 24, typed=True),
     Column("label.help_received", 20),
     Column("label.solution", 60, typed=True),
+    Column("label.expected_result", 40, typed=True),
+    Column("label.resources", 30, typed=True),
+    Column("label.budget", 18),
     Column("label.responsible", 30, typed=True),
     Column("label.urgency", 12),
     Column("col.last_comment", 40, typed=True),
@@ -53,7 +61,7 @@ COLUMNS = (
     Column("col.platform", 10),
 )
 _TYPED = [i for i, c in enumerate(COLUMNS) if c.typed]
-_DATE = 1
+_DATE = 2
 _BANGKOK_OFFSET = timedelta(hours=7)
 
 
@@ -70,6 +78,18 @@ STATUS = _labels("status.")
 GROUP, SUBGROUP = _labels("opt.target_group."), _labels("opt.subgroup.")
 HELP, URGENCY = _labels("opt.help_received."), _labels("opt.urgency.")
 RESPONSIBLE, NETWORK = _labels("opt.responsible."), _labels("opt.network.")
+BUDGET = _labels("opt.budget.")
+
+
+@cache
+def _responsible(province: str) -> dict[str, str]:
+    """Return the agencies' labels with the province named (พมจ.เชียงใหม่)."""
+    return {code: label.format(province=province) for code, label in RESPONSIBLE.items()}
+
+
+def _count(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """Return the stored count of people facing a problem as the questionnaire's answer."""
+    return Count(row["people_affected"] or None, row["people_max"], row["people_unit"]).to_json()
 
 
 def headers() -> list[str]:
@@ -101,7 +121,7 @@ def values(row: Mapping[Any, Any], province: Province, masked: bool) -> list[Any
         place = f"{row['latitude']:.5f}, {row['longitude']:.5f}"
     other = row["responsible_other"]
     responsible = ", ".join(
-        other if code == "other" and other else RESPONSIBLE.get(code, code)
+        other if code == "other" and other else _responsible(province.name_th).get(code, code)
         for code in row["responsible"] or ()
     )
     name, phone = row["full_name"], row["phone"]
@@ -109,17 +129,22 @@ def values(row: Mapping[Any, Any], province: Province, masked: bool) -> list[Any
         name, phone = mask_name(name), mask_phone(phone)
     return [
         row["reference"],
+        row["title"],
         local_time(row["submitted_at"]),
         row["fiscal_year"],
         STATUS.get(row["status"], row["status"]),
         GROUP.get(row["target_group"], row["target_group"]),
         _other(row["subgroup"], row["subgroup_other"], SUBGROUP),
         row["problem"],
-        row["people_affected"],
+        format_count(LANGUAGE, _count(row)),
+        row["people_affected"] or None,
         district.name_th if district else row["district"],
         place,
         HELP.get(row["help_received"], row["help_received"]),
         row["solution"],
+        row["expected_result"],
+        row["resources"],
+        BUDGET.get(row["budget"], row["budget"]) if row["budget"] else None,
         responsible,
         URGENCY.get(row["urgency"], row["urgency"]),
         row["last_comment"],

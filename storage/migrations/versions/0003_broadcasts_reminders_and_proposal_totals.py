@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("people", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("fiscal_year", "target_group", "district", "status"),
     )
-    totals.rebuild(op.get_bind())
+    totals.rebuild(op.get_bind(), people=totals.P.people_affected)
     op.create_table(
         "broadcast_runs",
         sa.Column("id", sa.Integer(), nullable=False),
