@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import utcnow
-from bot.domain.normalize import Count
+from bot.domain.counts import Count
 from storage import photos, totals
 from storage.models import (
     Conversation,

@@ -1,5 +1,7 @@
 """The volunteer's conversation, as transcripts through the real service and an SQLite file."""
 
+import string
+
 from sqlalchemy import func, select
 
 from bot.app.service import WelfareService
@@ -321,5 +323,12 @@ def test_every_button_fits_telegram_callback_data(chat: Chat) -> None:
 
 
 def test_both_catalogues_have_every_text() -> None:
-    """Thai and English name the same texts, so no volunteer meets a missing one."""
+    """Thai and English name the same texts with the same placeholders, so none is missing."""
     assert set(CATALOGUES["th"]) == set(CATALOGUES["en"])
+    fields = string.Formatter()
+    for key, thai in CATALOGUES["th"].items():
+        named = [
+            {name for _, name, _, _ in fields.parse(t) if name}
+            for t in (thai, CATALOGUES["en"][key])
+        ]
+        assert named[0] == named[1], key

@@ -4,7 +4,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.normalize import THAI_DIGITS, ascii_digits, clean_text, parse_count, parse_phone
+from bot.domain.counts import Count, parse_people
+from bot.domain.matching import match_one
+from bot.domain.normalize import (
+    THAI_DIGITS,
+    ascii_digits,
+    clean_text,
+    find_phone,
+    graphemes,
+    parse_count,
+    parse_phone,
+)
+from bot.domain.province import load_province
 
 
 @pytest.mark.parametrize(
@@ -87,3 +98,66 @@ def test_clean_text_keeps_a_thai_sentence_with_emoji_intact() -> None:
     """Tone marks, vowels above and below, and emoji with skin tones are kept exactly."""
     typed = "  ผู้สูงอายุที่ไม่ทราบสิทธิ์ 👵🏽❤️ น้ำท่วม\x00 "
     assert clean_text(typed) == "ผู้สูงอายุที่ไม่ทราบสิทธิ์ 👵🏽❤️ น้ำท่วม"
+
+
+@pytest.mark.parametrize(
+    ("typed", "low", "high", "unit"),
+    [
+        ("35", 35, None, "people"),
+        ("ประมาณ 30-40 คน", 30, 40, "people"),
+        ("30 – 40", 30, 40, "people"),
+        ("สามสิบ", 30, None, "people"),
+        ("สามสิบถึงสี่สิบคน", 30, 40, "people"),
+        ("1,200 คน", 1200, None, "people"),
+        ("12 ครัวเรือน", 12, None, "households"),
+        ("ไม่ทราบค่ะ", None, None, "people"),
+    ],
+)
+def test_counts_are_read_as_people_say_them(
+    typed: str, low: int | None, high: int | None, unit: str
+) -> None:
+    """Numbers, ranges, Thai number words, households and "don't know"."""
+    assert parse_people(typed) == Count(low, high, unit)
+
+
+def test_a_text_without_a_number_is_no_count() -> None:
+    """ "หลายคน" (many) is not a count."""
+    assert parse_people("หลายคน") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "count"), [("ไม่มีเงิน", 6), ("ขาดรายได้", 8), ("ผู้สูงอายุ", 6), ("abc", 3)]
+)
+def test_length_is_what_a_reader_sees(text: str, count: int) -> None:
+    """Thai vowel and tone marks above and below a letter are not letters of their own."""
+    assert graphemes(text) == count
+
+
+def test_a_phone_is_found_among_words_with_any_dash() -> None:
+    """โทร 081–234–5678 ค่ะ has one phone in it; two numbers are not one phone."""
+    found = find_phone("โทร 081–234–5678 ค่ะ")
+    assert found is not None
+    assert found.e164 == "+66812345678"
+    assert find_phone("081-234-5678 หรือ 089-999-9999") is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("อ.แม่ริม", "5007"), ("อำเภอ แม่ริม ค่ะ", "5007"), ("เมือง", "5001"),
+     ("กัลยานิวัฒนา", "5025"), ("mae rim", "5007"), ("7", "5007")],
+)  # fmt: skip
+def test_districts_match_by_prefix_part_and_small_typos(typed: str, code: str) -> None:
+    """The matcher behind every typed choice, on the 25 districts."""
+    labels = {d.code: [d.name_th, d.name_en] for d in load_province("CM").districts}
+    assert match_one(typed, labels).codes == (code,)
+
+
+def test_no_one_letter_slip_of_a_district_picks_another_district() -> None:
+    """Dropping any one character of any district never matches a different district."""
+    districts = load_province("CM").districts
+    labels = {d.code: [d.name_th] for d in districts}
+    for district in districts:
+        name = district.name_th
+        for i in range(len(name)):
+            found = match_one(name[:i] + name[i + 1 :], labels).codes
+            assert found in ((), (district.code,)), name[:i] + name[i + 1 :]

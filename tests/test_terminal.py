@@ -6,8 +6,7 @@ import sys
 from pathlib import Path
 
 from bot.domain.calendar import fiscal_year, utcnow
-from bot.domain.i18n import text
-from tests.helpers import th
+from tests.helpers import en, th
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +96,7 @@ def test_data_dir_holds_env_and_database_wherever_the_command_runs(tmp_path: Pat
     elsewhere.mkdir()
     result = welfarebot(["--data-dir", str(home), "chat"], elsewhere, "hello\n")
     assert result.returncode == 0, result.stderr
-    assert text("en", "consent") in result.stdout, "the .env in the data directory was read"
+    assert en("consent") in result.stdout, "the .env in the data directory was read"
     assert (home / "welfarebot.db").exists()
     assert list(elsewhere.iterdir()) == []
 

@@ -21,6 +21,7 @@ from bot.conversation.state import (
     Turn,
     Who,
 )
+from bot.domain.counts import parse_people
 from bot.domain.i18n import LANGUAGES, text, words
 from bot.domain.matching import fold, is_one_of, match_many, match_one
 from bot.domain.messages import (
@@ -40,7 +41,6 @@ from bot.domain.normalize import (
     find_phone,
     graphemes,
     has_letters,
-    parse_people,
 )
 from bot.domain.province import Province
 from bot.domain.questionnaire import (
@@ -346,16 +346,13 @@ class Engine:
 
     def _typed_confirmation(self, kind: str, language: str, typed: str) -> str:
         """Return the button data a typed yes or no stands for ("" when it is neither)."""
-        shown = views.confirm(language, kind).buttons
-        labels = {button.data: [button.label] for button in shown}
-        found = match_one(typed, labels) if fold(typed) not in _NO_WORDS else None
-        if found is not None and found.codes:
-            return found.codes[0]
         if bare(typed) in _YES_WORDS or is_one_of(typed, sorted(_YES_WORDS)):
             return f"{kind}:yes"
         if bare(typed) in _NO_WORDS or is_one_of(typed, sorted(_NO_WORDS)):
             return f"{kind}:no"
-        return ""
+        shown = views.confirm(language, kind).buttons
+        found = match_one(typed, {button.data: [button.label] for button in shown})
+        return found.codes[0] if found.codes else ""
 
     def _idle(self, state: State, who: Who, event: Input) -> Turn:
         lang = who.language

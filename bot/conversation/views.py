@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.conversation.state import State
 from bot.domain.calendar import TH_MONTHS_SHORT, buddhist_year, format_date
+from bot.domain.counts import format_count
 from bot.domain.i18n import has, text
 from bot.domain.messages import (
     SHARE_LOCATION,
@@ -16,7 +17,7 @@ from bot.domain.messages import (
     CardRow,
     Reply,
 )
-from bot.domain.normalize import Count, Phone
+from bot.domain.normalize import Phone
 from bot.domain.province import Province
 from bot.domain.questionnaire import Form, Kind, Question
 
@@ -54,15 +55,6 @@ def option_label(language: str, question: Question, code: str, province: Provinc
         district = province.district(code)
         return district.name(language) if district else code
     return text(language, f"opt.{question.key}.{code}", province=province.name(language))
-
-
-def format_count(language: str, value: Any) -> str:
-    """Return how many face a problem with its unit: "40 คน", "30–40 คน", "ไม่ทราบ"."""
-    count = Count.from_json(value)
-    if count.low is None:
-        return text(language, "value.count_unknown")
-    number = f"{count.low:,}" if count.high is None else f"{count.low:,}–{count.high:,}"
-    return text(language, f"value.{count.unit}", number=number)
 
 
 def format_value(

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import IO, Any
 
-from bot.conversation.views import format_count
 from bot.domain.calendar import BE_OFFSET, to_bangkok
+from bot.domain.counts import Count, format_count
 from bot.domain.i18n import CATALOGUES, text
-from bot.domain.normalize import Count
 from bot.domain.province import Province
 from bot.domain.roles import mask_name, mask_phone
 from bot.reports.xlsx_stream import Workbook
