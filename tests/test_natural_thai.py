@@ -423,3 +423,18 @@ def test_a_whole_proposal_typed_in_natural_thai_gets_a_reference(service: Welfar
         person = session.scalars(select(Volunteer)).one()
     assert (person.phone, person.network, person.district) == ("+66812345678", "volunteer", "5007")
     assert person.organisation is None
+
+
+def test_declining_a_new_notice_keeps_the_data_unused_and_erasing_works(chat: Chat) -> None:
+    """Saying no to a new notice is not told "nothing stored"; ลบข้อมูล still erases."""
+    chat.run(AT_PROBLEM)
+    with chat.service.sessions.begin() as session:
+        session.execute(update(Volunteer).values(consent_version="2026-11"))
+    chat.send("ไม่ยินยอม")
+    assert chat.last == th("declined.outdated")
+    chat.send("ลบข้อมูล")
+    assert th("confirm.delete") in chat.last
+    chat.send(Press("delete:yes"))
+    assert th("delete.done") in chat.said
+    with chat.service.sessions() as session:
+        assert session.scalars(select(Volunteer.full_name)).one() is None

@@ -150,7 +150,10 @@ class Engine:
     def handle(self, state: State, who: Who, event: Input) -> Turn:
         """Return the new state and the actions that answer one input."""
         if not who.consented:
-            return self._before_consent(state, who, event)
+            # someone asked to consent to a new notice may still erase what is stored
+            erasing = command_of(event) == "deletedata" or state.confirm == "delete"
+            if not (who.consent_outdated and erasing):
+                return self._before_consent(state, who, event)
         if isinstance(event, Press) and event.data.startswith("lang:"):
             return self._set_language(state, who, event.data[5:])
         if isinstance(event, Press) and event.data.startswith("revise:"):
@@ -200,8 +203,9 @@ class Engine:
         if answer == "yes":
             return self._consented(state, replace(who, consented=True, language=language))
         if answer == "no":
-            return Turn(state if who.consent_outdated else None,
-                        (Reply(text(language, "declined")),))  # fmt: skip
+            if who.consent_outdated:
+                return Turn(state, (Reply(text(language, "declined.outdated")),))
+            return Turn(None, (Reply(text(language, "declined")),))
         lead = (Reply(text(language, "consent.updated")),) if who.consent_outdated else ()
         return Turn(state, (*lead, views.consent(language, self.province)))
 
@@ -333,7 +337,8 @@ class Engine:
             if kind == "delete":
                 return Turn(None, (EraseMyData(), Reply(text(lang, "delete.done"))))
             if kind == "idea":
-                return self._new(replace(state, confirm=None), who)
+                turn = self._new(replace(state, confirm=None), who)
+                return Turn(turn.state, (Reply(text(lang, "idea.used")), *turn.actions))
             if kind == "restart":
                 return self._start_proposal(State(), who, Reply(text(lang, "cancel.done")))
             return Turn(State(), (views.menu(lang, text(lang, "cancel.done")),))

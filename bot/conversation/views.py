@@ -128,7 +128,8 @@ def ask(
 def review_card(language: str, form: Form, state: State, province: Province) -> Reply:
     """Render the review card of a form: every answer with an edit button, then the actions."""
     rows = []
-    for question in form.questions:
+    # the title names the proposal, so it heads the card though it is asked last
+    for question in sorted(form.questions, key=lambda q: q.key != "title"):
         if not question.applies(state.answers) or question.key not in state.answers:
             continue
         label = text(language, f"label.{question.key}")

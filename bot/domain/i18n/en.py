@@ -8,6 +8,8 @@ TEXTS: dict[str, str] = {
     "btn.decline": "I do not agree",
     "btn.other_language": "ภาษาไทย",
     "declined": "That's fine. We have stored nothing about you. If you change your mind, type “start” at any time.",
+    "declined.outdated": "That's fine. We will not use your data until you agree. To have it erased, type “delete my data”.",
+    "idea.used": "Your message is kept as the problem or need.",
     "consent.thanks": "Thank you.",
     "consent.profile": "First a few questions about you (asked once, used for every proposal).",
     "q.full_name": "Please type your full name.",
