@@ -4,7 +4,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import uvicorn
@@ -15,6 +16,7 @@ from bot.app.settings import Settings
 from bot.domain.schedule import QuietHours
 from handlers.broadcaster import Broadcaster, Sender
 from handlers.courier import SWEEP_SECONDS, Courier
+from handlers.desk_web.app import desk_routes
 from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
 from handlers.metrics import metrics_route
@@ -171,23 +173,11 @@ async def serve(
             concurrency=settings.worker_concurrency,
         )
         await worker.start()
-    server: uvicorn.Server | None = None
-    web_task: asyncio.Task[None] | None = None
-    if webhooks or role != RUN:
-        config = uvicorn.Config(
-            create_app(routes, service.db),
-            host=settings.web_host,
-            port=settings.web_port,
-            log_level="warning",
-            access_log=False,
-        )
-        server = uvicorn.Server(config)
-        # uvicorn must not take over the signals this function already handles
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        web_task = asyncio.create_task(server.serve())
-        while not server.started and not web_task.done():  # noqa: ASYNC110 (uvicorn has no event)
-            await asyncio.sleep(0.01)
-        log.info("web server listening on %s:%s", settings.web_host, settings.web_port)
+    if receive:
+        routes += desk_routes(service, settings.web_url, secure=settings.desk_secure_cookies)
+    # the web desk is served even without webhooks, unless its port is taken
+    required = webhooks or role != RUN
+    server, web_task = await start_web(settings, create_app(routes, service.db), required)
     log.info("%s ready", role)
     try:
         await stop.wait()
@@ -206,3 +196,26 @@ async def serve(
             await courier.stop()
         for channel in channels:
             await channel.stop()
+
+
+def web_in_background(settings: Settings, service: WelfareService) -> Callable[[], None]:
+    """Serve the web desk from a thread (beside the terminal chat); return what stops it."""
+    routes = [export_route(service), *desk_routes(service, settings.web_url,
+                                                  secure=settings.desk_secure_cookies)]  # fmt: skip
+    try:
+        sock = listening_socket(settings.web_host, settings.web_port)
+    except OSError:
+        log.warning("web desk not started: port %s is in use (set WEB_PORT)", settings.web_port)
+        return lambda: None
+    config = uvicorn.Config(create_app(routes, service.db), log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[sock])), name="web-desk", daemon=True
+    )
+    thread.start()
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+    return stop

@@ -396,3 +396,39 @@ class BroadcastDelivery(Base):
     # LINE: the multicast request this recipient went in (its retry key follows from it)
     batch: Mapped[int | None]
     updated_at: Mapped[datetime | None]
+
+
+class DeskLogin(Base):
+    """A pending web desk sign-in: a one-time link from chat, or a code shown to a browser."""
+
+    __tablename__ = "desk_logins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # only hashes are kept, so a database copy cannot be used to sign in
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    # a link names its officer; a code learns it when the officer confirms it in chat
+    platform: Mapped[str | None] = mapped_column(String(16))
+    platform_user_id: Mapped[str | None] = mapped_column(String(64))
+    # a code may only be used by the browser it was shown to (its cookie's hash)
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+
+
+class DeskSession(Base):
+    """A signed-in browser: revocable, with idle and absolute expiry."""
+
+    __tablename__ = "desk_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -15,7 +15,7 @@ S = StaffMember.__table__.c
 INVITE_DAYS = 7
 EXPORT_HOURS = 24
 # unambiguous on a phone keyboard: no 0/O, 1/I/L
-_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
 def actor_of(platform: str, user_id: str) -> str:
@@ -97,7 +97,7 @@ def create_invite(
     connection: Connection, role: str, groups: tuple[str, ...], created_by: str, now: datetime
 ) -> str:
     """Create a one-time invitation code, valid for a week, and return it."""
-    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
     connection.execute(
         insert(StaffInvite).values(
             code_hash=_hash(code),

@@ -172,3 +172,14 @@ async def test_the_sweep_sends_notices_queued_by_another_process(
     assert await both.courier.sweep() == 1
     assert await both.courier.sweep() == 0
     assert telegram_fake.texts(555) == [told.text]
+
+
+async def test_telegram_staff_get_a_web_desk_link_without_a_preview(
+    both: Both, telegram_fake: FakeTelegram, service: WelfareService
+) -> None:
+    """/desk answers with a one-time sign-in link that Telegram must not fetch for a preview."""
+    make_staff(service, "77", "staff", platform="telegram")
+    telegram_fake.push(Updates(77).text("/desk"))
+    await wait_sent(telegram_fake, lambda f: any("/desk/login/" in t for t in f.texts(77)))
+    call = next(c for c in telegram_fake.sent(77) if "/desk/login/" in c.params["text"])
+    assert call.params["link_preview_options"] == {"is_disabled": True}

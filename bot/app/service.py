@@ -109,6 +109,7 @@ class WelfareService:
         quiet: QuietHours | None = None,
         photo_keeper: PhotoKeeper | None = None,
         return_after: timedelta = RETURN_AFTER,
+        web_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self.db = db
         # stores photos and deletes their files on erasure; without one, rows wait for a
@@ -117,7 +118,7 @@ class WelfareService:
         self.sessions = make_sessions(db)
         self.province = province
         self.engine = Engine(province)
-        self.desk = Desk(province, clock, default_language, quiet)
+        self.desk = Desk(province, clock, default_language, quiet, web_url)
         # called with each message queued for someone else (a notice), to send it right away
         self.on_outbox: Callable[[Delivery], None] | None = None
         # called with (platform, file id) of each photo recorded, to download it after the reply

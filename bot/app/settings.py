@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=8, ge=1, le=16)
     # a volunteer who writes after this many hours of silence is greeted and told where they were
     return_after_hours: float = Field(default=12.0, gt=0)
+    # the web desk's cookies need HTTPS (browsers also accept them from http://127.0.0.1);
+    # switch off only to test from another machine over plain http
+    desk_secure_cookies: bool = True
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""
 
@@ -118,6 +121,14 @@ class Settings(BaseSettings):
         # personal data lives here: only the bot's own user may read it
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
+
+    @property
+    def web_url(self) -> str:
+        """Return the address officers open the web desk at (PUBLIC_URL, else this machine)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def telegram_enabled(self) -> bool:

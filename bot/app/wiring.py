@@ -75,6 +75,7 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
         quiet=QuietHours.parse(settings.quiet_hours),
         photo_keeper=PhotoKeeper(engine, photo_files(settings), settings.photo_max_bytes),
         return_after=timedelta(hours=settings.return_after_hours),
+        web_url=settings.web_url,
     )
     bootstrap_admins(service, settings.admins)
     return service

@@ -27,9 +27,11 @@ from bot.domain.questionnaire import TARGET_GROUPS
 from bot.domain.roles import FACILITATOR, ROLES, STAFF_COMMANDS, Officer
 from bot.domain.schedule import QuietHours
 from bot.reports.exports import write_csv, write_xlsx
+from storage import desk_logins, staff
 from storage import proposal_queries as queries
-from storage import staff
 
+# typed words that ask for a web desk link, like /desk
+WEB_WORDS = ("เข้าเว็บ",)
 # a list page counts this far and then says "more than"; /stats gives exact numbers
 COUNT_UP_TO = 1000
 
@@ -60,10 +62,12 @@ class Desk:
         clock: Callable[[], datetime],
         language: str = "th",
         quiet: QuietHours | None = None,
+        web_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self.province = province
         self.clock = clock
         self.language = language
+        self.web_url = web_url.rstrip("/")
         self.broadcasts = BroadcastDesk(province, clock, language, quiet)
 
     def handle(
@@ -93,6 +97,8 @@ class Desk:
             if command not in STAFF_COMMANDS or not officer.may(command):
                 return None
             return self._command(connection, row, officer, desk, command, rest)
+        if typed is not None and clean_text(typed) in WEB_WORDS:
+            return DeskTurn([self._web_link(connection, platform, user_id)])
         if typed is not None and desk.get("bc") and officer.may("broadcast"):
             replies = self.broadcasts.typed(connection, row, officer, desk, clean_text(typed))
             return DeskTurn(replies)
@@ -114,7 +120,10 @@ class Desk:
         rest: str,
     ) -> DeskTurn | None:
         if command == "desk":
-            return DeskTurn([views.help_card(self.language, officer)])
+            if rest:
+                return self._web_code(rest)
+            link = self._web_link(connection, row["platform"], row["platform_user_id"])
+            return DeskTurn([link, views.help_card(self.language, officer)])
         if command == "proposals":
             return self._list(connection, row, officer, desk, parse_filter(rest, self.province))
         if command == "show":
@@ -151,6 +160,36 @@ class Desk:
         staff.audit(connection, officer.actor, "join", {"role": invite["role"]}, self.clock())
         return DeskTurn([Reply(text(self.language, "desk.joined", role=role)),
                          views.help_card(self.language, officer)])  # fmt: skip
+
+    def _web_link(self, connection: Connection, platform: str, user_id: str) -> Reply:
+        """Return a one-time link that signs this officer in to the web desk."""
+        token = desk_logins.create_link(connection, platform, user_id, self.clock())
+        url = f"{self.web_url}/desk/login/{token}"
+        return Reply(text(self.language, "desk.web.link", url=url,
+                          minutes=desk_logins.LOGIN_MINUTES))  # fmt: skip
+
+    def _web_code(self, code: str) -> DeskTurn:
+        """Ask the officer to confirm signing in the browser that shows a code."""
+        code = code.strip().upper()
+        if len(code) > desk_logins.CODE_LENGTH + 2:
+            return self._say("desk.web.code_bad")
+        button = Button(text(self.language, "desk.web.btn.confirm"), f"s:web:{code}")
+        return DeskTurn([Reply(text(self.language, "desk.web.code_ask", code=code), (button,))])
+
+    def _web_press(self, connection: Connection, row: RowMapping, kind: str, arg: str) -> DeskTurn:
+        """Confirm a browser's sign-in code, or end a web desk session, from a button."""
+        owner = (row["platform"], row["platform_user_id"])
+        now = self.clock()
+        if kind == "web":
+            if not desk_logins.confirm_code(connection, arg, *owner, now):
+                return self._say("desk.web.code_bad")
+            staff.audit(connection, staff.actor_of(*owner), "web_code", {}, now)
+            return self._say("desk.web.code_done")
+        if arg.isdigit() and desk_logins.revoke(connection, int(arg), now, owner):
+            staff.audit(connection, staff.actor_of(*owner), "web_logout", {"session": int(arg)},
+                        now)  # fmt: skip
+            return self._say("desk.web.ended")
+        return self._say("desk.web.ended_already")
 
     def _list(
         self,
@@ -295,6 +334,8 @@ class Desk:
             action, _, number = arg.partition(":")
             replies = self.broadcasts.press(connection, row, officer, desk, action, number)
             return DeskTurn(replies or [Reply(text(self.language, "err.stale"))])
+        if kind in ("web", "endweb"):
+            return self._web_press(connection, row, kind, arg)
         saved = ProposalFilter.from_json(desk.get("filter"))
         needs = {"list": "proposals", "more": "proposals", "show": "show", "stats": "stats",
                  "exp": "export", "st": "review", "nocomment": "review"}  # fmt: skip

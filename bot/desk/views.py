@@ -180,3 +180,9 @@ def notice(language: str, found: Mapping[str, Any], status: str, comment: str | 
     if status == "needs_revision":
         buttons = (Button(text(language, "btn.revise"), f"revise:{found['reference']}"),)
     return Reply("\n".join(lines), buttons)
+
+
+def web_login_notice(language: str, when: str, session_id: int) -> Reply:
+    """Tell an officer their account signed in to the web desk, with a button to end it."""
+    button = Button(text(language, "desk.web.btn.end"), f"s:endweb:{session_id}")
+    return Reply(text(language, "desk.web.signed_in", when=when), (button,))

@@ -23,6 +23,7 @@ class ProposalFilter:
     """A set of conditions on proposals; empty fields match everything."""
 
     target_groups: tuple[str, ...] = ()
+    subgroups: tuple[str, ...] = ()
     districts: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     fiscal_year: int | None = None
@@ -44,6 +45,7 @@ class ProposalFilter:
             return cls()
         return cls(
             target_groups=tuple(data.get("target_groups") or ()),
+            subgroups=tuple(data.get("subgroups") or ()),
             districts=tuple(data.get("districts") or ()),
             statuses=tuple(data.get("statuses") or ()),
             fiscal_year=data.get("fiscal_year"),
@@ -59,6 +61,7 @@ class ProposalFilter:
     def describe(self, language: str, province: Province) -> str:
         """Return the filter in words, for the header of a list."""
         parts = [text(language, f"opt.target_group.{g}") for g in self.target_groups]
+        parts += [text(language, f"opt.subgroup.{g}") for g in self.subgroups]
         for code in self.districts:
             district = province.district(code)
             parts.append(district.name(language) if district else code)

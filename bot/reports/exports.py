@@ -1,7 +1,8 @@
 """Proposal exports for Excel: CSV with a BOM and XLSX, written row by row from a stream."""
 
 import csv
-from collections.abc import Iterable, Mapping
+import io
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -169,21 +170,40 @@ def _inert(value: str | None) -> str | None:
     return value
 
 
-def write_csv(
-    rows: Iterable[Mapping[Any, Any]], out: IO[str], province: Province, masked: bool
-) -> int:
-    """Write proposals as CSV (open the file with utf-8-sig so Excel reads Thai); return rows."""
-    writer = csv.writer(out)
+def csv_chunks(
+    rows: Iterable[Mapping[Any, Any]], province: Province, masked: bool, every: int = 500
+) -> Iterator[str]:
+    """Yield proposals as CSV text, the header first, then every few hundred rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
     writer.writerow(headers())
-    written = 0
-    for row in rows:
-        written += 1
+    for written, row in enumerate(rows, 1):
         cells = values(row, province, masked)
         cells[_DATE] = be_text(cells[_DATE])
         for index in _TYPED:
             cells[index] = _inert(cells[index])
         writer.writerow(cells)
-    return written
+        if written % every == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def write_csv(
+    rows: Iterable[Mapping[Any, Any]], out: IO[str], province: Province, masked: bool
+) -> int:
+    """Write proposals as CSV (open the file with utf-8-sig so Excel reads Thai); return rows."""
+    counted = [0]
+
+    def counting() -> Iterator[Mapping[Any, Any]]:
+        for row in rows:
+            counted[0] += 1
+            yield row
+
+    for chunk in csv_chunks(counting(), province, masked):
+        out.write(chunk)
+    return counted[0]
 
 
 def write_xlsx(

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from bot.app.settings import HOME_VARIABLE, Settings
 from bot.app.wiring import database_errors
 from handlers.cli.broadcast import app as broadcast_app
+from handlers.cli.desk import app as desk_app
 from handlers.cli.errors import Guarded
 from handlers.cli.proposals import app as proposals_app
 from handlers.cli.proposals import report
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(broadcast_app, name="broadcast")
+app.add_typer(desk_app, name="desk")
 app.command("report")(report)
 err = Console(stderr=True)
 
@@ -55,7 +57,9 @@ NO_CHANNELS = (
     "(in the environment or a .env file; see .env.example); for webhook mode also set "
     "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET. To connect LINE, create a Messaging API "
     "channel, set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN, and point its webhook at "
-    "https://<your host>/line/webhook. Press Ctrl-D to leave."
+    "https://<your host>/line/webhook. The staff web desk is at {desk}/desk (sign in with "
+    "`welfarebot desk link terminal <user id>` once that user is staff, see ADMINS). "
+    "Press Ctrl-D to leave."
 )
 
 
@@ -80,10 +84,15 @@ def run(
     service = build_service(settings)
     if not settings.telegram_enabled and not settings.line_enabled:
         shown = make_url(settings.database_url).render_as_string(hide_password=True)
-        err.print(NO_CHANNELS.format(db=shown), highlight=False)
+        err.print(NO_CHANNELS.format(db=shown, desk=settings.web_url), highlight=False)
+        from handlers.runner import web_in_background
         from handlers.terminal import run_terminal
 
-        run_terminal(service, settings.terminal_user)
+        stop_web = web_in_background(settings, service)
+        try:
+            run_terminal(service, settings.terminal_user)
+        finally:
+            stop_web()
         return
     from handlers.runner import serve
 

@@ -10,7 +10,7 @@ from json import JSONDecodeError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import BotCommand, InlineKeyboardMarkup, InputMediaPhoto, Update
+from telegram import BotCommand, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Update
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings(
     "ignore", message=r"Please use 'Bot\.(getUpdates|sendMessage)'", category=PTBUserWarning
 )
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -459,6 +460,9 @@ class TelegramChannel:
         return bytes(await found.download_as_bytearray())
 
     async def _send(self, chat_id: str, body: str, markup: object, kind: Kind) -> None:
-        message = {"chat_id": chat_id, "text": body, "reply_markup": markup}
+        # no link previews: the links the bot sends (web desk sign-in, exports) are secrets that
+        # Telegram's preview fetcher must not open
+        message = {"chat_id": chat_id, "text": body, "reply_markup": markup,
+                   "link_preview_options": NO_PREVIEW}  # fmt: skip
         # the sent Message is not needed, so PTB is spared from parsing it
         await self.app.bot.do_api_request("sendMessage", message, rate_limit_args=kind)

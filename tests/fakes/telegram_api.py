@@ -20,7 +20,8 @@ from starlette.routing import Route
 # the calls Telegram's rate limit counts: everything that sends or changes a message
 COUNTED = {"sendMessage", "sendDocument", "sendPhoto", "sendMediaGroup", "editMessageText",
            "editMessageReplyMarkup", "answerCallbackQuery"}  # fmt: skip
-JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities", "media"}
+JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities", "media",
+               "link_preview_options"}  # fmt: skip
 BOT_USER = {
     "id": 4242,
     "is_bot": True,
