@@ -16,9 +16,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app.service import Delivery, WelfareService
-from bot.desk.staff_desk import Notice
 from bot.desk.views import web_login_notice
 from bot.domain.i18n import LANGUAGES
+from bot.domain.messages import Notice
 from bot.domain.roles import Officer
 from handlers.desk_web.render import Pages, when
 from storage import desk_logins, staff
