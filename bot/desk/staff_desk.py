@@ -123,7 +123,7 @@ class Desk:
             if rest:
                 return self._web_code(rest)
             link = self._web_link(connection, row["platform"], row["platform_user_id"])
-            return DeskTurn([link, views.help_card(self.language, officer)])
+            return DeskTurn([views.help_card(self.language, officer), link])
         if command == "proposals":
             return self._list(connection, row, officer, desk, parse_filter(rest, self.province))
         if command == "show":
