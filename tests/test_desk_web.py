@@ -255,7 +255,8 @@ def test_the_desktop_code_is_confirmed_in_chat_and_signs_in_only_its_browser(
 def test_staff_get_a_link_in_chat_and_volunteers_do_not(service: WelfareService) -> None:
     chat = make_staff(service, "u1", "staff")
     link = chat.send("/desk")[-1].text
-    assert link.startswith(th("desk.web.link", url="", minutes=10).rstrip())
+    assert th("desk.web.link", url="", minutes=10).rstrip() in link
+    assert chat.buttons == ["s:list", "s:stats"]  # the menu comes with the link
     token = link.rsplit("/desk/login/", 1)[1].strip()
     assert len(token) >= 43  # 256 random bits
     browser = client(service)

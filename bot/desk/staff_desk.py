@@ -122,8 +122,9 @@ class Desk:
         if command == "desk":
             if rest:
                 return self._web_code(rest)
+            menu = views.help_card(self.language, officer)
             link = self._web_link(connection, row["platform"], row["platform_user_id"])
-            return DeskTurn([views.help_card(self.language, officer), link])
+            return DeskTurn([Reply(f"{menu.text}\n\n{link.text}", menu.buttons)])
         if command == "proposals":
             return self._list(connection, row, officer, desk, parse_filter(rest, self.province))
         if command == "show":
