@@ -4,12 +4,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import uvicorn
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from bot.app.service import WelfareService
 from bot.app.settings import Settings
@@ -122,6 +124,44 @@ async def start_channels(
     error = starting.exception()
     assert error is not None
     raise error
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind the web server's socket (raises OSError when the port is taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def start_web(
+    settings: Settings, app: ASGIApp, required: bool
+) -> tuple[uvicorn.Server | None, asyncio.Task[None] | None]:
+    """Start the web server (webhooks, web desk); a busy port stops only a required one."""
+    try:
+        sock = listening_socket(settings.web_host, settings.web_port)
+    except OSError:
+        if required:
+            raise
+        log.warning("web desk not started: port %s is in use (set WEB_PORT)", settings.web_port)
+        return None, None
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    # uvicorn must not take over the signals this function already handles
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    web_task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not web_task.done():  # noqa: ASYNC110 (uvicorn has no event)
+        await asyncio.sleep(0.01)
+    log.info("web server listening on %s:%s; web desk at %s/desk", settings.web_host,
+             settings.web_port, settings.web_url)  # fmt: skip
+    return server, web_task
 
 
 async def serve(
