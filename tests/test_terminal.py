@@ -60,7 +60,7 @@ def test_a_conversation_piped_from_a_file_ends_cleanly(tmp_path: Path, data_home
     assert result.returncode == 0, result.stderr
     assert th("consent") in result.stdout
     assert "  1) " + th("opt.target_group.children_youth") in result.stdout
-    assert "  2) ✏️ " + th("label.target_group") in result.stdout
+    assert "  2) ✏️ " + th("label.title") in result.stdout, "the title heads the card"
     reference = f"CM-{fiscal_year(utcnow())}-00001"
     assert th("submitted", reference=reference).splitlines()[1] in result.stdout
     assert th("result.received") in result.stdout
