@@ -392,3 +392,16 @@ def mark_reminded(connection: Connection, volunteer_id: int, now: datetime) -> N
     connection.execute(
         update(Conversation).where(C.volunteer_id == volunteer_id).values(reminded_at=now)
     )
+
+
+def sample(
+    connection: Connection, audience: Audience, fiscal_year: int, limit: int = 5
+) -> list[str]:
+    """Return a few reachable recipients' names, for an administrator to check the audience."""
+    query = (
+        select(V.full_name)
+        .where(*audience_where(audience, fiscal_year), V.unreachable_at.is_(None))
+        .order_by(V.id.desc())
+        .limit(limit)
+    )
+    return [name or "-" for name in connection.execute(query).scalars()]

@@ -165,3 +165,29 @@ def fetch_export(connection: Connection, token: str, now: datetime) -> RowMappin
     c = ExportFile.__table__.c
     query = select(c.filename, c.content).where(c.token == token, c.expires_at > now)
     return connection.execute(query).mappings().first()
+
+
+def audit_page(
+    connection: Connection,
+    actor: str | None,
+    action: str | None,
+    before_id: int | None,
+    limit: int = 100,
+) -> list[RowMapping]:
+    """Return a page of the audit log, newest first, by actor and action."""
+    c = AuditEntry.__table__.c
+    query = select(AuditEntry.__table__)
+    if actor:
+        query = query.where(c.actor == actor)
+    if action:
+        query = query.where(c.action == action)
+    if before_id is not None:
+        query = query.where(c.id < before_id)
+    return list(connection.execute(query.order_by(c.id.desc()).limit(limit)).mappings())
+
+
+def member(connection: Connection, staff_id: int) -> RowMapping | None:
+    """Return a staff member by their row id, or None."""
+    return (
+        connection.execute(select(StaffMember.__table__).where(S.id == staff_id)).mappings().first()
+    )

@@ -102,6 +102,23 @@ def test_an_officer_signs_in_filters_reviews_and_exports(
     page.get_by_role("link", name=th("web.nav.overview")).click()
     page.wait_for_url("**/desk/overview")
     check(page, "overview")
+
+    page.get_by_role("link", name=th("web.nav.broadcasts")).click()
+    page.get_by_label(th("web.bc.text_th")).fill("ขอเชิญส่งข้อเสนอก่อนสิ้นเดือนค่ะ")
+    page.get_by_label("LINE").check()
+    # htmx posts the form as it changes and shows the counts and both bubbles
+    page.locator("#preview .bubble").first.wait_for()
+    assert th("web.bc.reach", total="0") in page.locator("#preview").inner_text()
+    assert page.locator("#preview .bubble").count() == 2
+    check(page, "broadcasts")
+    page.get_by_role("button", name=th("web.bc.send")).click()
+    page.wait_for_url("**/desk/broadcasts/1")
+    check(page, "broadcast")
+    page.get_by_role("link", name=th("web.nav.staff")).click()
+    check(page, "staff")
+    page.get_by_role("link", name=th("web.nav.audit")).click()
+    assert "broadcast" in page.content()
+    check(page, "audit")
     context.close()
 
 

@@ -12,6 +12,7 @@ from bot.app.service import WelfareService
 from bot.domain.messages import Press
 from storage import desk_logins, staff
 from storage import proposal_queries as queries
+from storage.models import Volunteer
 from tests.desk_web_support import (
     ORIGIN,
     ROLES,
@@ -54,8 +55,30 @@ GETS = [
     ("/desk/overview", READERS),
     ("/desk/overview?year=2569", READERS),
     ("/desk/overview/report.xlsx", READERS),
+    ("/desk/broadcasts", {"admin"}),
+    ("/desk/staff", {"admin"}),
+    ("/desk/audit", {"admin"}),
     ("/desk/no-such-page", set()),
 ]
+
+
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/desk/broadcasts", {"text_th": "ข้อความ", "timing": "now"}),
+        ("/desk/broadcasts/preview", {"text_th": "ข้อความ"}),
+        ("/desk/staff/invite", {"role": "viewer"}),
+    ],
+)
+def test_administrators_pages_refuse_every_other_role(
+    service: WelfareService, role: str, path: str, form: dict[str, str]
+) -> None:
+    browser = officer(service, role)
+    token = csrf_of(browser.get("/desk/proposals").text) if role in ROLES else "-"
+    response = browser.post(path, data={**form, "csrf": token}, headers=ORIGIN)
+    expected = {"admin": (200, 303)}.get(role, (_expected(role, set()),))
+    assert response.status_code in expected
 
 
 @pytest.mark.parametrize("role", EVERYONE)
@@ -345,3 +368,71 @@ def test_the_overview_counts_a_fiscal_year(service: WelfareService) -> None:
     assert page.count('<svg class="bar"') >= 3
     assert "ต.ค. 2569" in page
     assert "ก.ย. 2570" in page
+
+
+def test_an_administrator_previews_and_sends_a_broadcast(service: WelfareService) -> None:
+    with service.sessions.begin() as session:
+        for number, platform in enumerate(("telegram", "line", "line"), 1):
+            consented = {"consent_given_at": service.clock(), "consent_version": "2026-11"}
+            session.add(
+                Volunteer(
+                    platform=platform,
+                    platform_user_id=f"v{number}",
+                    full_name=f"อาสา {number}",
+                    district="5001",
+                    **consented,
+                )
+            )
+    browser = officer(service, "admin")
+    token = csrf_of(browser.get("/desk/broadcasts").text)
+    form = {"csrf": token, "text_th": "ขอเชิญส่งข้อเสนอค่ะ", "platform": "line", "timing": "now"}
+    fragment = browser.post("/desk/broadcasts/preview", data=form,
+                            headers={**ORIGIN, "HX-Request": "true"})  # fmt: skip
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
+    assert th("web.bc.reach", total="2") in fragment.text
+    assert "อาสา 3" in fragment.text
+    assert "อาสา 1" not in fragment.text  # on Telegram, outside the chosen platform
+    assert fragment.text.count("ขอเชิญส่งข้อเสนอค่ะ") == 2  # the LINE and Telegram bubbles
+    page = browser.post("/desk/broadcasts/preview", data=form, headers=ORIGIN)
+    assert "<html" in page.text  # without JavaScript the whole page comes back
+    empty = browser.post("/desk/broadcasts", data={**form, "text_th": ""}, headers=ORIGIN)
+    assert empty.status_code == 400
+    assert th("web.bc.need_text") in empty.text
+    sent = browser.post("/desk/broadcasts", data=form, headers=ORIGIN)
+    assert sent.status_code == 303
+    report = browser.get(sent.headers["location"])
+    assert th("bc.status.scheduled") in report.text
+    assert "broadcast" in audit_actions(service)
+
+
+def test_an_administrator_invites_changes_and_removes_staff(service: WelfareService) -> None:
+    browser = officer(service, "admin")
+    make_staff(service, "v1", "viewer")
+    token = csrf_of(browser.get("/desk/staff").text)
+    invited = browser.post("/desk/staff/invite", data={"csrf": token, "role": "facilitator"},
+                           headers=ORIGIN)  # fmt: skip
+    assert th("desk.staff.groups_needed") in invited.text
+    invited = browser.post("/desk/staff/invite", headers=ORIGIN, data={
+        "csrf": token, "role": "facilitator", "group": "elderly"})  # fmt: skip
+    code = invited.text.split("/join ")[1].split("<")[0]
+    joined = Chat(service, user_id="new")
+    joined.send(f"/join {code}")
+    with service.db.begin() as connection:
+        rows = {m["platform_user_id"]: m for m in staff.members(connection)}
+    assert rows["new"]["role"] == "facilitator"
+    assert rows["new"]["groups"] == ["elderly"]
+    viewer = rows["v1"]["id"]
+    changed = browser.post(f"/desk/staff/{viewer}", data={"csrf": token, "role": "staff"},
+                           headers=ORIGIN)  # fmt: skip
+    assert changed.status_code == 303
+    admin = rows["admin"]["id"]
+    last = browser.post(f"/desk/staff/{admin}/remove", data={"csrf": token}, headers=ORIGIN)
+    assert th("desk.staff.last_admin") in last.text
+    removed = browser.post(f"/desk/staff/{viewer}/remove", data={"csrf": token}, headers=ORIGIN)
+    assert removed.status_code == 303
+    with service.db.begin() as connection:
+        assert staff.find(connection, "terminal", "v1") is None
+    log = browser.get("/desk/audit?action=staff_remove").text
+    assert "terminal:v1" in log
+    assert "web_login" not in log

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.app.service import WelfareService
+from handlers.desk_web.admin import AdminPages
 from handlers.desk_web.overview import OverviewPage
 from handlers.desk_web.proposals import ProposalPages
 from handlers.desk_web.site import DeskWeb
@@ -21,6 +22,7 @@ def desk_routes(service: WelfareService, web_url: str, secure: bool = True) -> l
         *web.routes(),
         *ProposalPages(web).routes(),
         *OverviewPage(web).routes(),
+        *AdminPages(web).routes(),
         Mount("/desk/static", StaticFiles(directory=STATIC), name="desk-static"),
         Route("/desk/{rest:path}", missing, methods=["GET", "POST"]),
     ]

@@ -1,5 +1,6 @@
 """Jinja2 pages in the officer's language: catalogue texts, Buddhist-Era dates, numbers."""
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ def when(value: datetime | None, language: str) -> str:
     return format_date(value, language) if value is not None else "-"
 
 
+def readable_json(value: object) -> str:
+    """Return a value as JSON with Thai left readable (escaped for HTML by the template)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 class Pages:
     """Renders the desk's templates for one province."""
 
@@ -53,7 +59,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(num=number, be_date=be_date)
+        self.env.filters.update(num=number, be_date=be_date, json=readable_json)
 
     def html(
         self, template: str, language: str, status_code: int = 200, **context: Any
