@@ -39,6 +39,7 @@ from bot.domain.normalize import (
     clean_text,
     count_words,
     find_phone,
+    first_graphemes,
     graphemes,
     has_letters,
 )
@@ -105,11 +106,9 @@ class TooLong(Exception):
         self.maximum = maximum
 
 
-def _cut(typed: str, maximum: int) -> str:
-    """Return the first characters of a text, as many as a reader sees up to a maximum."""
-    import regex
-
-    return "".join(regex.findall(r"\X", typed)[:maximum]).rstrip()
+def _seed(state: State) -> dict[str, Any]:
+    """Return a new proposal's first answers: idle text the volunteer chose as its problem."""
+    return {"problem": state.idea} if state.idea else {}
 
 
 def is_greeting(typed: str) -> bool:
@@ -272,8 +271,7 @@ class Engine:
 
     def _start_proposal(self, state: State, who: Who, *lead: Action) -> Turn:
         """Start a new proposal; text typed while idle, when accepted, is its problem."""
-        answers = {"problem": state.idea} if state.idea else {}
-        turn = self._next(State(form=PROPOSAL.name, answers=answers), who)
+        turn = self._next(State(form=PROPOSAL.name, answers=_seed(state)), who)
         intro = Reply(text(who.language, "proposal.intro"))
         return Turn(turn.state, (*lead, intro, *turn.actions))
 
@@ -489,19 +487,16 @@ class Engine:
                 if code in self._options(state, who, question):
                     return code
             if event.data == f"cut:{question.key}" and state.kept:
-                return _cut(state.kept, question.max_length)
+                return first_graphemes(state.kept, question.max_length)
             raise Invalid("err.stale")
         if isinstance(event, Contact) and question.kind is Kind.PHONE:
             return self._phone(event.phone)
         if isinstance(event, Location) and question.kind is Kind.PLACE:
             return {"latitude": event.latitude, "longitude": event.longitude}
         if not isinstance(event, Text):
-            raise Invalid(
-                self._pick_key(state, who, question)
-                if question.kind in (Kind.CHOICE, Kind.DISTRICT)
-                else "err.text_expected",
-                **self._pick_values(state, who, question),
-            )
+            if question.kind in (Kind.CHOICE, Kind.DISTRICT):
+                raise self._unclear(state, who, question, ())
+            raise Invalid("err.text_expected")
         typed = clean_text(event.text)
         if question.optional and bare(typed) in _EMPTY_WORDS:
             return None
@@ -559,25 +554,20 @@ class Engine:
         found = match_one(typed, self._labels(state, who, question))
         if found.codes:
             return found.codes[0]
-        self._unclear(state, who, question, found.ambiguous)
-        raise AssertionError  # _unclear always raises
+        raise self._unclear(state, who, question, found.ambiguous)
 
     def _unclear(
         self, state: State, who: Who, question: Question, ambiguous: tuple[str, ...]
-    ) -> None:
-        """Raise the answer to a typed choice that fits several options, or none."""
+    ) -> Invalid:
+        """Return the answer to a typed choice that fits several options, or none."""
         if ambiguous:
             names = ", ".join(
                 views.option_label(who.language, question, code, self.province)
                 for code in ambiguous[:6]
             )
-            raise Invalid("err.ambiguous", choices=names)
-        raise Invalid(
-            self._pick_key(state, who, question), **self._pick_values(state, who, question)
-        )
-
-    def _pick_key(self, state: State, who: Who, question: Question) -> str:
-        return "err.pick_many" if question.kind is Kind.MULTI else "err.pick"
+            return Invalid("err.ambiguous", choices=names)
+        key = "err.pick_many" if question.kind is Kind.MULTI else "err.pick"
+        return Invalid(key, **self._pick_values(state, who, question))
 
     def _pick_values(self, state: State, who: Who, question: Question) -> dict[str, str]:
         """Return an example of a typed answer: the short name of an option shown."""
@@ -603,7 +593,7 @@ class Engine:
             found = match_many(typed, self._labels(state, who, question))
             if found.codes:
                 return self._finish_multi(state, who, question, list(found.codes))
-            self._unclear(state, who, question, found.ambiguous)
+            raise self._unclear(state, who, question, found.ambiguous)
         raise Invalid("err.pick_many", **self._pick_values(state, who, question))
 
     def _toggled(self, state: State, who: Who, question: Question) -> Turn:
@@ -666,7 +656,7 @@ class Engine:
         if form is PROFILE and not state.reviewed:
             fields = form.prune(state.answers)
             who = replace(who, profile=fields, profile_complete=True)
-            turn = self._next(State(form=PROPOSAL.name), who)
+            turn = self._next(State(form=PROPOSAL.name, answers=_seed(state)), who)
             lead = (
                 SaveProfile(fields),
                 Reply(text(who.language, "profile.saved")),

@@ -9,7 +9,6 @@ import regex
 THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
 _DIGIT_TABLE = str.maketrans(THAI_DIGITS, "0123456789")
 _PHONE_NOISE = re.compile(r"[\s\-.()/]")
-_NUMBER = re.compile(r"\d[\d,]*")
 
 
 def ascii_digits(text: str) -> str:
@@ -59,17 +58,6 @@ def parse_phone(text: str) -> Phone | None:
     return Phone("+66" + raw[1:])
 
 
-def parse_count(text: str) -> int | None:
-    """Return the single whole number in a text (Thai digits and thousands commas allowed)."""
-    found = _NUMBER.findall(ascii_digits(text))
-    if len(found) != 1:
-        return None
-    digits = found[0].replace(",", "")
-    if not digits or len(digits) > 12:
-        return None
-    return int(digits)
-
-
 # dashes a phone keyboard or a copied number may carry: hyphen, non-breaking hyphen, figure
 # dash, en dash, em dash, minus sign, small and full-width hyphen-minus
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
@@ -96,6 +84,11 @@ def find_phone(text: str) -> Phone | None:
 def graphemes(text: str) -> int:
     """Count the characters a reader sees: ไม่มีเงิน is 6, though it is 9 code points."""
     return len(regex.findall(r"\X", text))
+
+
+def first_graphemes(text: str, maximum: int) -> str:
+    """Return the start of a text, at most as many characters as a reader sees."""
+    return "".join(regex.findall(r"\X", text)[:maximum]).rstrip()
 
 
 def has_letters(text: str) -> bool:
