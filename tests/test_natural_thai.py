@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.app.service import WelfareService
+from bot.conversation.engine import is_greeting
 from bot.domain.messages import Press, Text, Unsupported
 from handlers.terminal import TerminalChat
 from storage.models import Conversation, Proposal, Volunteer
@@ -438,3 +439,13 @@ def test_declining_a_new_notice_keeps_the_data_unused_and_erasing_works(chat: Ch
     assert th("delete.done") in chat.said
     with chat.service.sessions() as session:
         assert session.scalars(select(Volunteer.full_name)).one() is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "greeting"),
+    [("สวัสดีค่ะ ขอโทษที่หายไป", True), ("หวัดดีจ้า", True), ("Hi, sorry", True),
+     ("good morning!", True), ("high prices for food", False), ("ผู้สูงอายุ", False)],
+)  # fmt: skip
+def test_greetings_are_told_from_answers(typed: str, greeting: bool) -> None:
+    """A greeting starts with one; "high prices" does not start with "hi"."""
+    assert is_greeting(typed) is greeting

@@ -13,6 +13,7 @@ from bot.app.photos import PhotoKeeper
 from bot.app.service import WelfareService
 from bot.app.settings import Settings, SettingsError
 from bot.desk import members
+from bot.domain.normalize import count_words
 from bot.domain.province import load_province
 from bot.domain.roles import ADMIN
 from bot.domain.schedule import QuietHours
@@ -68,6 +69,8 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
     """Check the settings, then return the service on the configured database."""
     settings_check.check(settings)
     engine = open_database(settings, migrate_sqlite)
+    # load the Thai word list now (1-5 s), not while the first volunteer waits for an answer
+    count_words("สวัสดี")
     service = WelfareService(
         engine,
         load_province(settings.province),

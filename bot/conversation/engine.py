@@ -1,5 +1,6 @@
 """The conversation engine: state, volunteer and one input in; new state and actions out (pure)."""
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -79,7 +80,7 @@ _SUBMIT_WORDS = words("words.submit")
 _EDIT_WORDS = tuple(sorted(words("words.edit"), key=len, reverse=True))
 _AGREE_WORDS = words("words.agree")
 _DECLINE_WORDS = words("words.decline")
-_GREETINGS = tuple(fold(w) for w in words("words.greeting"))
+_GREETING_WORDS = tuple(w if w.isascii() else fold(w) for w in words("words.greeting"))
 _EMPTY_WORDS = words("words.empty")
 # a greeting longer than this is more likely an answer that starts politely
 _GREETING_MAX = 40
@@ -113,8 +114,14 @@ def _seed(state: State) -> dict[str, Any]:
 
 def is_greeting(typed: str) -> bool:
     """Tell whether a short message is a greeting ("สวัสดีค่ะ ขอโทษที่หายไป"), not an answer."""
-    core = fold(typed)
-    return graphemes(typed) <= _GREETING_MAX and any(core.startswith(g) for g in _GREETINGS)
+    if graphemes(typed) > _GREETING_MAX:
+        return False
+    core, lowered = fold(typed), typed.strip().casefold()
+    # Thai runs words together ("สวัสดีค่ะขอโทษ"); an English greeting ends at a word's end
+    return any(
+        core.startswith(g) if not g.isascii() else re.match(rf"{g}\b", lowered) is not None
+        for g in _GREETING_WORDS
+    )
 
 
 def command_of(event: Input) -> str | None:

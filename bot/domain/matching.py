@@ -4,6 +4,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -83,10 +84,16 @@ def _folded_labels(names: Sequence[str]) -> list[str]:
     """
     found: list[str] = []
     for name in names:
-        for core in (fold(name), fold(name, prefixes=False)):
-            if core and core not in found:
+        for core in _cores(name):
+            if core not in found:
                 found.append(core)
     return found
+
+
+@lru_cache(maxsize=4096)
+def _cores(label: str) -> tuple[str, ...]:
+    """Return a label's cores, once per label (labels are few, answers many)."""
+    return tuple(core for core in (fold(label), fold(label, prefixes=False)) if core)
 
 
 def _fuzzy(core: str, folded: Mapping[str, Sequence[str]]) -> Match:

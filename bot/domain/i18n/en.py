@@ -231,7 +231,7 @@ TEXTS: dict[str, str] = {
     "words.edit": "edit|change",
     "words.agree": "agree|i agree|accept|yes|ok",
     "words.decline": "decline|disagree|no|i do not agree",
-    "words.greeting": "hello|hi|hey|good morning",
+    "words.greeting": "hello|hi|hey|good morning|good afternoon",
     "words.empty": "none|no|n/a|-",
     "words.start": "start",
     "words.new": "new|new proposal",

@@ -340,7 +340,7 @@ TEXTS: dict[str, str] = {
     "desk.list.none": "ไม่พบข้อเสนอ ({filter})",
     "desk.list.header": "ข้อเสนอ: {filter} – ทั้งหมด {total} รายการ (ใหม่สุดก่อน)",
     "desk.list.line": "\n{reference} • {status}\n{group} • {district} • {date}\n{problem}",
-    "desk.stats.header": "สรุปจำนวน: {filter} – ข้อเสนอ {total} รายการ ผู้ได้รับผลกระทบ {people} คน",
+    "desk.stats.header": "สรุปจำนวน: {filter} – ข้อเสนอ {total} รายการ ผู้ที่ประสบปัญหา {people} คน",
     "desk.stats.group": "{group}: {count} ข้อเสนอ, {people} คน",
     "desk.stats.district": "  • {district}: {count} ข้อเสนอ, {people} คน",
     "desk.show.title": "📄 ข้อเสนอ {reference}",
