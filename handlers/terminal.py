@@ -28,6 +28,9 @@ class TerminalChat:
     def run(self) -> None:
         """Greet, then answer every line until the input ends."""
         for delivery in self.service.undelivered(PLATFORM):
+            if delivery.recipient != self.user_id:
+                # another volunteer's (TERMINAL_USER differs): theirs to read in their session
+                continue
             self.show(list(delivery.replies))
             self.service.delivered([delivery.outbox_id])
         self.service.flush_delivered()

@@ -170,7 +170,11 @@ def start_due(connection: Connection, now: datetime) -> list[int]:
     ).all()
     started = []
     for broadcast_id, due_at, every in due:
-        following = next_due(due_at, every)
+        # the first run's day is the one a monthly broadcast keeps (31 Jan → 28 Feb → 31 Mar)
+        first = connection.execute(
+            select(func.min(R.due_at)).where(R.broadcast_id == broadcast_id)
+        ).scalar()
+        following = next_due(as_utc(due_at), every, as_utc(first) if first else None)
         following = as_utc(following) if following is not None else None
         # only the worker whose update wins creates the run
         moved = connection.execute(
@@ -182,6 +186,14 @@ def start_due(connection: Connection, now: datetime) -> list[int]:
             run = insert(BroadcastRun).values(broadcast_id=broadcast_id, due_at=due_at)
             started.append(int(connection.execute(run.returning(R.id)).scalar_one()))
     return started
+
+
+def being_sent(connection: Connection, broadcast_id: int, now: datetime) -> bool:
+    """Tell whether a worker holds an unfinished run of a broadcast (its lease not lapsed)."""
+    query = select(R.id).where(
+        R.broadcast_id == broadcast_id, R.finished_at.is_(None), R.claimed_until >= now
+    )
+    return connection.execute(query.limit(1)).first() is not None
 
 
 def claim_run(

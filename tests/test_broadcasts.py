@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
+
 from bot.app.service import WelfareService
 from bot.domain.audience import Audience, parse_audience
 from bot.domain.calendar import BANGKOK
@@ -40,6 +42,26 @@ def test_recurrences_step_in_bangkok_time_and_months_keep_their_day() -> None:
     assert next_due(start, "monthly") == bkk(2027, 2, 28, 9, 0)
     assert next_due(bkk(2026, 12, 15, 9, 0), "monthly") == bkk(2027, 1, 15, 9, 0)
     assert next_due(start, None) is None
+
+
+def test_a_monthly_broadcast_keeps_its_day_through_short_months(
+    any_service: WelfareService,
+) -> None:
+    """From 31 January: 28 February, 31 March, 30 April (the 31st is each month's last day)."""
+    service = any_service
+    clock: Clock = service.clock  # type: ignore[assignment]
+    broadcast_id = scheduled(service, at=bkk(2027, 1, 31, 9, 0), every="monthly")
+    seen = []
+    for _ in range(4):
+        with service.db.begin() as connection:
+            due = broadcasts.get(connection, broadcast_id)["next_at"]  # type: ignore[index]
+            clock.now = due.replace(tzinfo=UTC) if due.tzinfo is None else due
+            assert len(broadcasts.start_due(connection, clock.now)) == 1
+        seen.append(clock.now.astimezone(BANGKOK).date().isoformat())
+    assert seen == ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30"]
+    assert next_due(bkk(2027, 2, 28, 9, 0), "monthly", first=bkk(2027, 1, 30, 9, 0)) == bkk(
+        2027, 3, 30, 9, 0
+    )
 
 
 def test_audiences_count_per_platform_and_leave_out_who_must_not_get_it(
@@ -211,8 +233,8 @@ def test_the_cli_creates_previews_schedules_lists_reports_and_cancels(
     assert "welfarebot broadcast send 1" in created
     assert "ทุกสัปดาห์" in run("preview", "1")
     assert "xyz" in run("create", "--text", "x", "--to", "xyz", code=2)
-    assert th("bc.scheduled", id=1) in run("send", "1", "--no-wait")
-    assert "#1 is not a draft" in run("send", "1", "--no-wait", code=1)
+    assert th("bc.scheduled", id=1) in run("send", "1")
+    assert "#1 is not a draft" in run("send", "1", code=1)
     assert th("bc.status.scheduled") in run("list")
     figures = json.loads(run("report", "1", "--json"))
     assert figures["status"] == "scheduled"
@@ -255,3 +277,39 @@ def test_the_preview_names_the_configured_quiet_hours(sqlite_url: str, clock: Cl
     admin.run(["/broadcast", "ประชุม", Press("s:bc:skip"), Press("s:bc:everyone")])
     preview = admin.send(Press("s:bc:now"))[0].text
     assert th("bc.when.now", quiet="22:00–06:00") in preview
+
+
+def test_send_says_when_it_goes_and_exits(service: WelfareService) -> None:
+    """`broadcast send` schedules, prints when the running bot will send it, and returns."""
+    from typer.testing import CliRunner
+
+    from handlers.cli.main import app
+    from tests.test_exports import service_url
+
+    add_volunteers(service, "telegram", 1)
+    broadcast_id = scheduled(service, draft=True)
+    env = {"DATABASE_URL": service_url(service), "QUIET_HOURS": ""}
+    result = CliRunner().invoke(app, ["broadcast", "send", str(broadcast_id)], env=env)
+    assert result.exit_code == 0, result.output
+    when = th("bc.when.now", quiet="00:00–00:00")
+    assert th("bc.cli.goes", when=when, id=broadcast_id) in " ".join(result.output.split())
+
+
+def test_send_wait_ends_with_a_clear_line_when_no_bot_runs(
+    service: WelfareService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--wait` with nothing running to send the broadcast ends saying so, instead of forever."""
+    from typer.testing import CliRunner
+
+    from handlers.cli import broadcast as broadcast_cli
+    from handlers.cli.main import app
+    from tests.test_exports import service_url
+
+    monkeypatch.setattr(broadcast_cli, "NO_SENDER_AFTER", 0.3)
+    add_volunteers(service, "telegram", 1)
+    broadcast_id = scheduled(service, draft=True)
+    env = {"DATABASE_URL": service_url(service), "QUIET_HOURS": ""}
+    result = CliRunner().invoke(app, ["broadcast", "send", str(broadcast_id), "--wait"], env=env)
+    assert result.exit_code == 1
+    line = th("bc.cli.no_sender", id=broadcast_id, seconds="0")
+    assert line in " ".join(result.output.split())

@@ -1,11 +1,15 @@
 """The terminal channel and the command line, run as a user would run them."""
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from bot.app.service import WelfareService
 from bot.domain.calendar import fiscal_year, utcnow
+from bot.domain.messages import Notice, Reply
+from handlers.terminal import TerminalChat
 from tests.helpers import en, th
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,3 +122,16 @@ def test_tests_never_touch_the_real_data_directory(data_home: Path) -> None:
 
     assert Settings().data_dir == data_home
     assert BotProcess(data_home, {}).env["WELFAREBOT_HOME"].startswith(str(data_home))
+
+
+def test_the_terminal_shows_only_its_own_users_messages(service: WelfareService) -> None:
+    """A notice for another terminal user is neither printed nor marked delivered."""
+    with service.db.begin() as connection:
+        service.queue(connection, Notice("terminal", "someone-else", (Reply("ของคนอื่น"),)))
+        service.queue(connection, Notice("terminal", "me", (Reply("ของฉัน"),)))
+    shown = io.StringIO()
+    TerminalChat(service, "me", io.StringIO(""), shown).run()
+    assert "ของฉัน" in shown.getvalue()
+    assert "ของคนอื่น" not in shown.getvalue()
+    left = service.undelivered("terminal")
+    assert [d.recipient for d in left] == ["someone-else"]

@@ -36,8 +36,12 @@ class QuietHours:
         return local >= self.start or local < self.end
 
 
-def next_due(due: datetime, every: str | None) -> datetime | None:
-    """Return the run after one due at a moment: a day, week or month later (Bangkok time)."""
+def next_due(due: datetime, every: str | None, first: datetime | None = None) -> datetime | None:
+    """Return the run after one due at a moment: a day, week or month later (Bangkok time).
+
+    A monthly run keeps the day of the first run (`first`, else `due`): from 31 January it goes
+    on 28 February and 31 March, the 31st meaning each month's last day.
+    """
     if every is None:
         return None
     local = to_bangkok(due)
@@ -46,7 +50,8 @@ def next_due(due: datetime, every: str | None) -> datetime | None:
     if every == "weekly":
         return local + timedelta(days=7)
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    day = min(local.day, calendar.monthrange(year, month)[1])
+    wanted = to_bangkok(first).day if first is not None else local.day
+    day = min(wanted, calendar.monthrange(year, month)[1])
     return local.replace(year=year, month=month, day=day)
 
 

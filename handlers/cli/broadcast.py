@@ -15,9 +15,10 @@ from bot.app.wiring import build_service
 from bot.desk.broadcasts import report_text
 from bot.domain import platforms
 from bot.domain.audience import Audience, parse_audience
-from bot.domain.calendar import fiscal_year
+from bot.domain.calendar import as_utc, fiscal_year
 from bot.domain.i18n import text
 from bot.domain.schedule import EVERY, parse_when
+from handlers.broadcaster import TICK_SECONDS
 from handlers.cli.staff import actor
 from storage import broadcasts, staff
 
@@ -25,6 +26,9 @@ app = typer.Typer(help="Remind volunteers: compose, preview, send, follow and ca
                   no_args_is_help=True)  # fmt: skip
 out = Console()
 LANGUAGE = "th"
+# a running bot starts a due broadcast within a tick and renews its claim every few seconds:
+# this long with neither means no bot is running to send it
+NO_SENDER_AFTER = 3 * TICK_SECONDS
 
 
 def _preview(service: WelfareService, settings: Settings, broadcast_id: int) -> dict[str, int]:
@@ -96,7 +100,11 @@ def line_quota_left(settings: Settings) -> int | None:
 @app.command("send")
 def send(
     broadcast_id: int,
-    wait: bool = typer.Option(True, help="Follow the sending with a progress bar"),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="Follow the sending with a progress bar (ending, saying so, if no bot sends it)",
+    ),
 ) -> None:
     """Schedule a draft broadcast; the running bot sends it (at its time, outside quiet hours)."""
     settings = Settings()
@@ -120,19 +128,30 @@ def send(
             raise typer.Exit(1)
         staff.audit(connection, actor(), "broadcast", {"id": broadcast_id}, service.clock())
     out.print(text(LANGUAGE, "bc.scheduled", id=broadcast_id))
+    with service.db.begin() as connection:
+        found = broadcasts.get(connection, broadcast_id)
+    assert found is not None
+    due = found["next_at"]
+    soon = due is None or as_utc(due) <= service.clock()
+    when = service.desk.broadcasts.when(None if soon else due, found["every"])
+    out.print(text(LANGUAGE, "bc.cli.goes", when=when, id=broadcast_id), highlight=False)
     if wait:
         follow(service, broadcast_id)
 
 
 def follow(service: WelfareService, broadcast_id: int, poll: float = 0.5) -> None:
     """Show a progress bar of a broadcast's deliveries until its run has finished."""
+    quiet = service.desk.broadcasts.quiet
+    stalled_since: float | None = None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=out) as progress:
         bars = {p: progress.add_task(p, total=None) for p in platforms.MESSAGING}
         while True:
+            now = service.clock()
             with service.db.begin() as connection:
                 found = broadcasts.get(connection, broadcast_id)
                 figures = broadcasts.report(connection, broadcast_id)
+                held = broadcasts.being_sent(connection, broadcast_id, now)
             for platform, bar in bars.items():
                 counts = figures["counts"].get(platform, {})
                 done = sum(counts.get(s, 0) for s in broadcasts.DONE)
@@ -145,6 +164,15 @@ def follow(service: WelfareService, broadcast_id: int, poll: float = 0.5) -> Non
                 or (finished and found["status"] != "sending")
             ):
                 break
+            due = found["next_at"] is not None and as_utc(found["next_at"]) <= now
+            waiting = (due or found["status"] == "sending") and not quiet.quiet(now) and not held
+            stalled_since = (stalled_since or time.monotonic()) if waiting else None
+            if stalled_since is not None and time.monotonic() - stalled_since > NO_SENDER_AFTER:
+                progress.stop()
+                line = text(LANGUAGE, "bc.cli.no_sender", id=broadcast_id,
+                            seconds=f"{NO_SENDER_AFTER:.0f}")  # fmt: skip
+                out.print(line, highlight=False)
+                raise typer.Exit(1)
             time.sleep(poll)
     report(broadcast_id, as_json=False)
 

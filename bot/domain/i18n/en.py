@@ -292,6 +292,8 @@ TEXTS: dict[str, str] = {
     "bc.btn.cancel": "✖️ Cancel",
     "bc.btn.report": "📊 Report #{id}",
     "bc.scheduled": "Broadcast #{id} is scheduled; follow it with /broadcasts",
+    "bc.cli.goes": "It goes: {when}, sent by the running bot (welfarebot run); see welfarebot broadcast report {id}.",
+    "bc.cli.no_sender": "No running bot has started sending #{id} within {seconds} seconds: start welfarebot run. It stays scheduled and goes out once a bot runs.",
     "bc.cancelled": "Broadcast #{id} is cancelled",
     "bc.none": "No broadcasts yet",
     "bc.line": "#{id} {status} – {when} – {audience}\n{text}",

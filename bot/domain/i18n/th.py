@@ -301,6 +301,8 @@ TEXTS: dict[str, str] = {
     "bc.btn.cancel": "✖️ ยกเลิก",
     "bc.btn.report": "📊 รายงาน #{id}",
     "bc.scheduled": "ตั้งเวลาส่ง #{id} แล้ว ดูความคืบหน้าด้วย /broadcasts",
+    "bc.cli.goes": "จะเริ่มส่ง: {when} โดยบอทที่ทำงานอยู่ (welfarebot run) ดูผลด้วย welfarebot broadcast report {id} ค่ะ",
+    "bc.cli.no_sender": "ยังไม่มีบอทที่ทำงานอยู่มาส่ง #{id} ภายใน {seconds} วินาที กรุณาเริ่ม welfarebot run ข้อความยังตั้งเวลาไว้ และจะส่งเมื่อบอทเริ่มทำงานค่ะ",
     "bc.cancelled": "ยกเลิกการส่ง #{id} แล้ว",
     "bc.none": "ยังไม่มีข้อความเตือน",
     "bc.line": "#{id} {status} – {when} – {audience}\n{text}",
