@@ -5,11 +5,17 @@ SQLite file; the fake Bot API and its volunteers run in another process (bench/w
 same run a bare python-telegram-bot echo bot answers the same number of messages, for the ratio.
 
     python bench/telegram_bench.py --volunteers 1000
+    python bench/telegram_bench.py --volunteers 100 --rate-limit 30   # as Telegram limits a bot
+
+With --rate-limit the fake Bot API answers 429 past that many messages (sends, edits and
+answers to button presses) in any one second, as Telegram does; only welfarebot runs, and the
+bench also prints the 429s and the tracebacks the bot logged.
 """
 
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import resource
@@ -29,17 +35,20 @@ from bot.app.service import WelfareService  # noqa: E402
 from bot.domain.province import load_province  # noqa: E402
 from handlers.telegram.aiohttp_request import AiohttpRequest  # noqa: E402
 from handlers.telegram.channel import TelegramChannel  # noqa: E402
+from handlers.telegram.pacer import Pacer, TokenBucket  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 
 
-def start_world(mode: str, volunteers: int, folder: Path) -> tuple[subprocess.Popen[str], str]:
+def start_world(
+    mode: str, volunteers: int, folder: Path, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], str]:
     """Start the world process; return it and the Bot API base URL once it listens."""
     port_file = folder / f"{mode}-{time.monotonic_ns()}.port"
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "world.py"), "--mode", mode,
-         "--volunteers", str(volunteers), "--port-file", str(port_file)],
+         "--volunteers", str(volunteers), "--port-file", str(port_file), *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -65,13 +74,15 @@ async def close(proc: subprocess.Popen[str]) -> None:
     await asyncio.to_thread(proc.wait)
 
 
-async def run_welfarebot(volunteers: int, folder: Path) -> dict:
+async def run_welfarebot(volunteers: int, folder: Path, extra: tuple[str, ...] = ()) -> dict:
     """Run the questionnaire through welfarebot; return the world's figures."""
     url = f"sqlite:///{folder / 'bench.db'}"
     upgrade(url)
     service = WelfareService(make_engine(url), load_province("CM"))
-    proc, base_url = start_world("questionnaire", volunteers, folder)
-    channel = TelegramChannel(service, TOKEN, base_url=base_url)
+    proc, base_url = start_world("questionnaire", volunteers, folder, extra)
+    # without a limit in the fake, the pacer lets everything through: this measures the bot
+    pacer = Pacer(TokenBucket(rate=1e9, burst=1e9)) if not extra else None
+    channel = TelegramChannel(service, TOKEN, base_url=base_url, pacer=pacer)
     await channel.start()
     report = await report_of(proc)
     await channel.stop()
@@ -114,11 +125,46 @@ def figures(name: str, report: dict) -> str:
     )
 
 
+class Tracebacks(logging.Handler):
+    """Counts the log records that carry a traceback, and the errors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Count one record."""
+        self.count += record.exc_info is not None
+        self.errors += record.levelno >= logging.ERROR
+
+
+def limited(volunteers: int, rate_limit: float, deadline: float) -> None:
+    """Run welfarebot against a Bot API that answers 429 past a rate; print the figures."""
+    tracebacks = Tracebacks()
+    logging.getLogger().addHandler(tracebacks)
+    logging.getLogger().setLevel(logging.INFO)
+    extra = ("--rate-limit", str(rate_limit), "--deadline", str(deadline))
+    with tempfile.TemporaryDirectory() as name:
+        ours = asyncio.run(run_welfarebot(volunteers, Path(name), extra))
+    print(f"{volunteers} volunteers at once, Bot API limited to {rate_limit:.0f} messages/s")
+    print(figures("welfarebot questionnaire", ours))
+    print(f"  finished the questionnaire: {ours['finished']} of {ours['volunteers']}"
+          f" (within {deadline:.0f} s)")  # fmt: skip
+    print(f"  429 answers: {ours['too_many']}, log records with a traceback: "
+          f"{tracebacks.count}, errors logged: {tracebacks.errors}")  # fmt: skip
+
+
 def main() -> None:
     """Run welfarebot and both echo bots; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--volunteers", type=int, default=1000)
+    parser.add_argument("--rate-limit", type=float, default=None)
+    parser.add_argument("--deadline", type=float, default=600.0)
     args = parser.parse_args()
+    if args.rate_limit is not None:
+        limited(args.volunteers, args.rate_limit, args.deadline)
+        return
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         ours = asyncio.run(run_welfarebot(args.volunteers, folder))

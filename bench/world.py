@@ -7,6 +7,8 @@ prints one JSON line of measurements when every volunteer is done.
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import itertools
 import json
 import resource
@@ -28,7 +30,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.telegram_api import BOT_USER, Updates  # noqa: E402
+from tests.fakes.telegram_api import BOT_USER, COUNTED, Updates  # noqa: E402
 from tests.telegram_support import as_update  # noqa: E402
 from tests.transcripts import FIRST_PROPOSAL  # noqa: E402
 
@@ -76,6 +78,10 @@ class World:
     started: float = 0.0
     finished: float = 0.0
     message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # messages Telegram accepts in any one second before answering 429 (None: no limit)
+    rate_limit: float | None = None
+    too_many: int = 0
+    recent: collections.deque = field(default_factory=collections.deque)
 
     def begin(self) -> None:
         """Queue every volunteer's first message."""
@@ -94,7 +100,12 @@ class World:
             return JSONResponse({"ok": True, "result": await self.get_updates(params)})
         if method == "getMe":
             return JSONResponse({"ok": True, "result": BOT_USER})
-        if method == "sendMessage":
+        if method in COUNTED and self.over_limit():
+            body = {"ok": False, "error_code": 429, "parameters": {"retry_after": 1},
+                    "description": "Too Many Requests: retry after 1"}  # fmt: skip
+            return JSONResponse(body, status_code=429)
+        # a toggle's answer redraws the pressed buttons in place instead of a new message
+        if method in ("sendMessage", "editMessageReplyMarkup"):
             chat_id = int(params["chat_id"])
             self.on_message(chat_id)
             message = {
@@ -105,6 +116,19 @@ class World:
             }
             return JSONResponse({"ok": True, "result": message})
         return JSONResponse({"ok": True, "result": True})
+
+    def over_limit(self) -> bool:
+        """Tell whether one more message would pass the rate limit (and count a 429 if so)."""
+        if self.rate_limit is None:
+            return False
+        now = time.perf_counter()
+        while self.recent and self.recent[0] <= now - 1.0:
+            self.recent.popleft()
+        if len(self.recent) >= self.rate_limit:
+            self.too_many += 1
+            return True
+        self.recent.append(now)
+        return False
 
     async def get_updates(self, params: dict[str, str]) -> list[dict[str, Any]]:
         if not self.queue:
@@ -147,9 +171,11 @@ class World:
         def pct(p: float) -> float:
             return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0.0
 
-        wall = self.finished - self.started
+        wall = (self.finished or time.perf_counter()) - self.started
         return {
             "volunteers": len(self.volunteers),
+            "finished": len(self.volunteers) - self.remaining,
+            "too_many": self.too_many,
             "updates": self.updates_handed_out,
             "wall_s": wall,
             "updates_per_s": self.updates_handed_out / wall if wall else 0.0,
@@ -188,8 +214,11 @@ async def main() -> None:
     parser.add_argument("--mode", choices=["questionnaire", "echo"], default="questionnaire")
     parser.add_argument("--volunteers", type=int, default=1000)
     parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--rate-limit", type=float, default=None)
+    parser.add_argument("--deadline", type=float, default=None, help="report after this long")
     args = parser.parse_args()
     world = build(args.mode, args.volunteers)
+    world.rate_limit = args.rate_limit
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(2048)
@@ -203,7 +232,8 @@ async def main() -> None:
     partial.write_text(str(sock.getsockname()[1]))
     partial.rename(args.port_file)
     world.begin()
-    await world.done.wait()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(world.done.wait(), args.deadline)
     print(json.dumps(world.report()), flush=True)
     # stay up until the bench has stopped its bot, so nothing it still polls for fails
     await asyncio.to_thread(sys.stdin.read)
