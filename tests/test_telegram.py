@@ -10,6 +10,7 @@ from bot.app.service import WelfareService
 from bot.domain.i18n import text
 from bot.domain.messages import Contact, Press
 from handlers.telegram.channel import TelegramChannel
+from storage import staff
 from storage.models import InboundEvent, Proposal, Volunteer
 from tests.fakes.loopback import serving
 from tests.fakes.telegram_api import FakeTelegram, Updates
@@ -268,3 +269,40 @@ async def test_a_whole_proposal_pressing_only_buttons_shown_with_edits_from_the_
 def calls(fake: FakeTelegram, method: str) -> list:
     """Return the calls of one Bot API method."""
     return [c for c in fake.calls if c.method == method]
+
+
+async def test_staff_get_their_role_s_commands_in_their_chat_only(
+    service: WelfareService, fake: FakeTelegram
+) -> None:
+    """Known staff get a chat-scoped menu at start; one who joins or leaves gets theirs then."""
+    with service.db.begin() as connection:
+        staff.add(connection, "telegram", "7001", "admin", (), "test", service.clock())
+    channel = TelegramChannel(service, TOKEN, base_url=fake.base_url)  # type: ignore[attr-defined]
+    await channel.start()
+    try:
+        assert scoped_menu(fake, 7001) >= {"desk", "broadcast", "review", "new"}
+        assert "desk" not in scoped_menu(fake, None), "volunteers see no staff commands"
+        screen = Screen(fake, channel, Updates(7002))
+        await screen.send(screen.user.text("/start"))
+        assert scoped_menu(fake, 7002) == set()
+        with service.db.begin() as connection:
+            staff.add(connection, "telegram", "7002", "viewer", (), "test", service.clock())
+        await screen.send(screen.user.text("/desk"))
+        assert "review" not in scoped_menu(fake, 7002)
+        assert {"desk", "proposals", "export"} <= scoped_menu(fake, 7002)
+        with service.db.begin() as connection:
+            staff.remove(connection, "telegram", "7002")
+        await screen.send(screen.user.text("/start"))
+        assert calls(fake, "deleteMyCommands")[-1].params["scope"]["chat_id"] == 7002
+    finally:
+        await channel.stop()
+
+
+def scoped_menu(fake: FakeTelegram, chat_id: int | None) -> set[str]:
+    """Return the commands last set for a chat (None: everyone's), in Thai."""
+    menus = [
+        c.params for c in calls(fake, "setMyCommands")
+        if (c.params.get("scope") or {}).get("chat_id") == chat_id
+        and not c.params.get("language_code")
+    ]  # fmt: skip
+    return {c["command"] for c in menus[-1]["commands"]} if menus else set()

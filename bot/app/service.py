@@ -326,6 +326,18 @@ class WelfareService:
             _delivery(row, row["created_at"] > now - REPLY_TOKEN_LIFE, retaken=True) for row in rows
         ]
 
+    def staff_role(self, platform: str, user_id: str) -> str | None:
+        """Return a platform user's staff role, or None for a volunteer."""
+        with self.db.begin() as connection:
+            found = staff.find(connection, platform, user_id)
+        return str(found["role"]) if found else None
+
+    def staff_roles(self, platform: str) -> dict[str, str]:
+        """Return the role of every staff member on a platform, by user id."""
+        with self.db.begin() as connection:
+            rows = staff.members(connection)
+        return {r["platform_user_id"]: r["role"] for r in rows if r["platform"] == platform}
+
     def export_file(self, token: str) -> tuple[str, bytes] | None:
         """Return the name and bytes of a chat export still kept, or None."""
         with self.db.begin() as connection:

@@ -10,7 +10,14 @@ from json import JSONDecodeError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import BotCommand, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -32,7 +39,8 @@ from bot.app.photos import PhotoGone
 from bot.app.service import Delivery, WelfareService
 from bot.app.settings import SettingsError
 from bot.domain.i18n import LANGUAGES, text
-from bot.domain.messages import Image, Input, Reply
+from bot.domain.messages import Image, Input, Reply, Text
+from bot.domain.roles import STAFF_COMMANDS, Officer
 from handlers import metrics
 from handlers.telegram.aiohttp_request import AiohttpRequest
 from handlers.telegram.convert import message_input, press_input
@@ -53,6 +61,16 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_SECONDS = 30
 MENU_COMMANDS = ("start", "new", "status", "back", "skip", "cancel", "profile", "language",
                  "mydata", "reminders", "deletedata", "help")  # fmt: skip
+# Telegram shows the menu without a language code to everyone whose app is in no other language
+LANGUAGE_CODES = tuple(None if language == "th" else language for language in LANGUAGES)
+
+
+def menu_commands(language: str, role: str | None = None) -> list[BotCommand]:
+    """Return the command menu in a language: a volunteer's, then the commands of a staff role."""
+    officer = Officer("", role) if role else None
+    staff_commands = [c for c in STAFF_COMMANDS if officer and officer.may(c)]
+    return [BotCommand(name, text(language, f"cmd.{name}"))
+            for name in (*staff_commands, *MENU_COMMANDS)]  # fmt: skip
 
 
 class TelegramChannel:
@@ -89,6 +107,8 @@ class TelegramChannel:
         # the first wait before asking an unreachable Telegram again; it doubles up to a minute
         self.retry_delay = retry_delay
         self._claimed: set[int] = set()
+        # the staff role each chat's command menu was set for (None: the volunteers' menu)
+        self._roles: dict[str, str | None] = {}
         # updates replayed from the database after a restart: their buttons' queries are stale
         self._replayed: set[int] = set()
         # every call to the Bot API but getUpdates waits its turn here
@@ -190,13 +210,32 @@ class TelegramChannel:
         self.service.flush_delivered()
 
     async def _register_commands(self) -> None:
-        for language in LANGUAGES:
-            commands = [BotCommand(name, text(language, f"cmd.{name}")) for name in MENU_COMMANDS]
-            code = None if language == "th" else language
-            try:
-                await self.app.bot.set_my_commands(commands, language_code=code)
-            except TelegramError as error:
-                log.warning("could not register Telegram commands: %s", error)
+        """Set the command menu per language, and for each staff member the role's commands."""
+        await self._set_commands(None, None)
+        for user_id, role in self.service.staff_roles(PLATFORM).items():
+            await self._set_commands(user_id, role)
+
+    async def _set_commands(self, user_id: str | None, role: str | None) -> None:
+        """Set one menu: everyone's (no user), or one chat's with its role's staff commands."""
+        scope = BotCommandScopeChat(int(user_id)) if user_id else None
+        try:
+            if user_id and role is None:
+                for code in LANGUAGE_CODES:
+                    await self.app.bot.delete_my_commands(scope, language_code=code)
+            else:
+                for language, code in zip(LANGUAGES, LANGUAGE_CODES, strict=True):
+                    commands = menu_commands(language, role)
+                    await self.app.bot.set_my_commands(commands, scope, language_code=code)
+        except TelegramError as error:
+            log.warning("could not register Telegram commands: %s", error)
+        if user_id:
+            self._roles[user_id] = role
+
+    async def _rescope(self, user_id: str) -> None:
+        """Give a chat its role's command menu when its role changed (joined, added, removed)."""
+        role = self.service.staff_role(PLATFORM, user_id)
+        if self._roles.get(user_id) != role:
+            await self._set_commands(user_id, role)
 
     # receiving ----------------------------------------------------------------------------------
 
@@ -341,6 +380,9 @@ class TelegramChannel:
             self.service.delivered([delivery.outbox_id])
             return
         await self.deliver(delivery)
+        if isinstance(event, Text) and event.text.startswith("/"):
+            # staff join and are added by commands: only then can the menu need to change
+            await self._rescope(str(user.id))
 
     async def _after_update(self, update: object) -> None:
         if isinstance(update, Update):

@@ -21,7 +21,7 @@ from starlette.routing import Route
 COUNTED = {"sendMessage", "sendDocument", "sendPhoto", "sendMediaGroup", "editMessageText",
            "editMessageReplyMarkup", "answerCallbackQuery"}  # fmt: skip
 JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "entities", "media",
-               "link_preview_options"}  # fmt: skip
+               "link_preview_options", "scope"}  # fmt: skip
 BOT_USER = {
     "id": 4242,
     "is_bot": True,
@@ -357,6 +357,7 @@ class FakeTelegram:
         if call.method in {
             "answerCallbackQuery",
             "setMyCommands",
+            "deleteMyCommands",
             "deleteWebhook",
             "setWebhook",
             "close",
