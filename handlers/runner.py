@@ -21,6 +21,7 @@ from handlers.courier import SWEEP_SECONDS, Courier
 from handlers.desk_web.app import desk_routes
 from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
+from handlers.line.rich_menu import RichMenus
 from handlers.metrics import metrics_route
 from handlers.photo_fetcher import PhotoFetcher
 from handlers.telegram.broadcast import TelegramBroadcastSender
@@ -80,7 +81,15 @@ def line_channel(settings: Settings, service: WelfareService, queued: bool = Fal
         public_url=settings.public_url,
         queued=queued,
         data_url=settings.line_data_api_base_url,
+        rich_menus=rich_menus(settings),
     )
+
+
+def rich_menus(settings: Settings) -> RichMenus:
+    """Return the LINE rich menu's API clients from settings."""
+    assert settings.line_channel_access_token is not None
+    token = settings.line_channel_access_token.get_secret_value()
+    return RichMenus(token, settings.line_api_base_url, settings.line_data_api_base_url)
 
 
 def broadcast_senders(

@@ -1,6 +1,7 @@
 """The LINE channel: the real web app, signed webhooks in, a spec-checking fake LINE out."""
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from bot.app.service import WelfareService
 from bot.domain.messages import Press
 from handlers.line.channel import LineChannel
+from handlers.line.rich_menu import TILES, RichMenus
 from storage.models import InboundEvent, Proposal, Volunteer
 from tests.fakes.line_api import FakeLine, Fault, app
 from tests.fakes.loopback import serving
@@ -52,8 +54,13 @@ class Bot:
 @pytest.fixture
 async def bot(service: WelfareService, fake: FakeLine) -> AsyncIterator[Bot]:
     """Run the LINE channel in the real web app on loopback."""
-    channel = LineChannel(service, SECRET, TOKEN, base_url=fake.base_url)  # type: ignore[attr-defined]
+    url = fake.base_url  # type: ignore[attr-defined]
+    channel = LineChannel(
+        service, SECRET, TOKEN, base_url=url, rich_menus=RichMenus(TOKEN, url, url)
+    )
     await channel.start()
+    # the rich menu is set in the background: done before a test counts requests or faults
+    await channel.settled()
     async with (
         web_server(channel.routes(), service.db) as base,
         httpx.AsyncClient(base_url=base) as http,
@@ -349,3 +356,60 @@ async def test_a_whole_proposal_pressing_only_postbacks_shown_with_edits_from_th
         assert proposal.responsible == ["provincial_office", "local_admin", "health"]
     asked = [t for t in fake.texts_to(user.user_id) if t.startswith(th("q.responsible"))]
     assert len(asked) == 2, "asked once, and once more from the card: never once per tap"
+
+
+async def test_the_rich_menu_is_set_at_start_and_each_tile_is_a_command(
+    bot: Bot, fake: FakeLine
+) -> None:
+    """Start creates the menu, uploads its image and makes it the default; tiles are commands."""
+    assert fake.violations == []
+    assert fake.default_rich_menu in fake.rich_menu_images
+    menu = fake.rich_menus[fake.default_rich_menu]
+    assert [a["action"]["data"] for a in menu["areas"]] == [f"cmd:{t}" for t in TILES]
+    user = LineUser(fake)
+    await run(bot, user, FIRST_PROPOSAL[:7])
+    for area in menu["areas"]:
+        await bot.post(user.postback(area["action"]["data"]))
+        assert not fake.texts_to(user.user_id)[-1].startswith(th("err.stale"))
+        assert th("err.unknown") not in fake.texts_to(user.user_id)[-1]
+    assert th("language.prompt") in fake.texts_to(user.user_id)[-1]
+
+
+async def test_a_default_rich_menu_already_set_is_kept(
+    service: WelfareService, fake: FakeLine
+) -> None:
+    """A menu set before (by the command line or in the LINE console) is not replaced."""
+    url = fake.base_url  # type: ignore[attr-defined]
+    menus = RichMenus(TOKEN, url, url)
+    first = await menus.install()
+    channel = LineChannel(service, SECRET, TOKEN, base_url=url, rich_menus=menus)
+    await channel.start()
+    await channel.settled()
+    await channel.stop()
+    assert fake.default_rich_menu == first
+    assert list(fake.rich_menus) == [first]
+    again = RichMenus(TOKEN, url, url)
+    second = await again.install()
+    await again.close()
+    assert fake.default_rich_menu == second
+    assert list(fake.rich_menus) == [second], "installing again removes the older copy"
+
+
+def test_the_command_line_sets_the_rich_menu(fake: FakeLine, tmp_path: Path) -> None:
+    """`welfarebot line rich-menu` uploads the drawn menu and makes it the default."""
+    from typer.testing import CliRunner
+
+    from handlers.cli.main import app as cli
+
+    env = {"WELFAREBOT_HOME": str(tmp_path), "LINE_CHANNEL_SECRET": SECRET,
+           "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_API_BASE_URL": fake.base_url,  # type: ignore[attr-defined]
+           "LINE_DATA_API_BASE_URL": fake.base_url}  # type: ignore[attr-defined]  # fmt: skip
+    result = CliRunner().invoke(cli, ["line", "rich-menu"], env=env)
+    assert result.exit_code == 0, result.output
+    assert fake.default_rich_menu is not None
+    assert fake.default_rich_menu in result.output
+    image = fake.rich_menu_images[fake.default_rich_menu]
+    assert image.startswith(b"\x89PNG")
+    missing = CliRunner().invoke(cli, ["line", "rich-menu"], env={"WELFAREBOT_HOME": str(tmp_path)})
+    assert missing.exit_code == 2
+    assert "LINE_CHANNEL_ACCESS_TOKEN" in missing.output

@@ -66,6 +66,7 @@ def line_world(tmp_path: Path, pg_url: str) -> Iterator[tuple[FakeLine, dict[str
             "LINE_CHANNEL_SECRET": SECRET,
             "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
             "LINE_API_BASE_URL": server.url,
+            "LINE_DATA_API_BASE_URL": server.url,
             "DRAIN_SECONDS": "2",
         }
         try:

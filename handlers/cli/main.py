@@ -13,6 +13,7 @@ from bot.app.wiring import database_errors
 from handlers.cli.broadcast import app as broadcast_app
 from handlers.cli.desk import app as desk_app
 from handlers.cli.errors import Guarded
+from handlers.cli.line import app as line_app
 from handlers.cli.proposals import app as proposals_app
 from handlers.cli.proposals import report
 from handlers.cli.staff import app as staff_app
@@ -29,6 +30,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(desk_app, name="desk")
+app.add_typer(line_app, name="line")
 app.command("report")(report)
 err = Console(stderr=True)
 

@@ -1,6 +1,7 @@
 """The LINE channel: signed webhooks stored before the 200, answered with reply or push."""
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -26,6 +27,7 @@ from bot.domain.messages import Image, Reply
 from handlers import metrics
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
+from handlers.line.rich_menu import RichMenus
 from handlers.line.sender import LineSender, Outcome
 from handlers.media_links import MediaLinks, media_route
 from handlers.ordering import InOrder
@@ -61,8 +63,11 @@ class LineChannel:
         public_url: str | None = None,
         queued: bool = False,
         data_url: str = "https://api-data.line.me",
+        rich_menus: RichMenus | None = None,
     ) -> None:
         self.service = service
+        self.rich_menus = rich_menus
+        self._menu_task: asyncio.Task[None] | None = None
         # queued: stored events go to the shared queue (storage/queue.py), not handled here
         self.queued = queued
         self.public_url = public_url.rstrip("/") if public_url else None
@@ -82,6 +87,9 @@ class LineChannel:
 
     async def start(self) -> None:
         """Resend replies that were never confirmed, then handle events stored but not done."""
+        if self.rich_menus is not None:
+            # in the background: a slow or unreachable LINE must not hold up the replies
+            self._menu_task = asyncio.create_task(self._ensure_rich_menu(self.rich_menus))
         if self.queued:
             return
         for delivery in self.service.undelivered(PLATFORM):
@@ -94,12 +102,31 @@ class LineChannel:
         for _event_id, payload in self.service.pending_events(PLATFORM):
             self._schedule(payload)
 
+    async def settled(self) -> None:
+        """Wait until the work started in the background at start (the rich menu) is done."""
+        if self._menu_task is not None:
+            await asyncio.gather(self._menu_task, return_exceptions=True)
+
+    async def _ensure_rich_menu(self, menus: RichMenus) -> None:
+        """Put the menu of big buttons under every chat, unless one is set already."""
+        try:
+            if await menus.ensure(self.service.default_language):
+                log.info("set the LINE rich menu as every user's default")
+        except Exception as error:  # the bot works without it: say so and carry on
+            log.warning("could not set the LINE rich menu (%s)", error)
+
     async def stop(self) -> None:
-        """Finish the events taken in, then close the API client."""
+        """Finish the events taken in, then close the API clients."""
         await self.idle()
         self.service.flush_delivered()
         await self.client.close()
         await self.data_client.close()
+        if self._menu_task is not None:
+            self._menu_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._menu_task
+        if self.rich_menus is not None:
+            await self.rich_menus.close()
 
     async def idle(self) -> None:
         """Wait until every event taken in so far has been handled."""

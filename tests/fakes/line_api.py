@@ -5,6 +5,7 @@ replies, one use per reply token) and can answer with faults (429, 500) on deman
 """
 
 import asyncio
+import io
 import itertools
 import json
 import threading
@@ -94,6 +95,10 @@ class FakeLine:
     downloads: list[str] = field(default_factory=list)
     # while set, content downloads wait (to show that nothing else waits for them)
     content_gate: threading.Event | None = None
+    # rich menus by id, their uploaded images, and the one every user sees
+    rich_menus: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rich_menu_images: dict[str, bytes] = field(default_factory=dict)
+    default_rich_menu: str | None = None
     _released: threading.Event = field(default_factory=threading.Event)
     _openapi: OpenAPI | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -142,10 +147,12 @@ class FakeLine:
     async def handle(self, request: Request) -> Response:
         """Answer one Messaging API call."""
         body = await request.body()
+        request.state.body = body
         problems = self._check(request, body) if self.validate else []
         if request.method == "GET" and request.url.path.endswith("/content"):
             return await self._content(request, problems)
-        payload = await request.json() if body else {}
+        is_json = request.headers.get("content-type", "").startswith("application/json")
+        payload = json.loads(body) if body and is_json else {}
         if self.hold is not None and self.hold(payload):
             with self._changed:
                 self.holding += 1
@@ -224,6 +231,8 @@ class FakeLine:
             return JSONResponse(self._sent_messages(payload))
         if path == "/v2/bot/message/multicast":
             return self._multicast(request, payload)
+        if "richmenu" in path:
+            return self._rich_menu(request, payload)
         if path == "/v2/bot/message/quota":
             limited = {"type": "limited", "value": self.quota}
             return JSONResponse(limited if self.quota is not None else {"type": "none"})
@@ -247,6 +256,48 @@ class FakeLine:
         self.multicasts += 1
         self.sent += [Sent("multicast", user, payload["messages"]) for user in to]
         return JSONResponse({})
+
+    def _rich_menu(self, request: Request, payload: dict[str, Any]) -> JSONResponse:
+        """Create, illustrate, list, delete and set rich menus as LINE does."""
+        path, method = request.url.path, request.method
+        parts = path.split("/")
+        if path == "/v2/bot/richmenu" and method == "POST":
+            problems = rich_menu_limits(payload)
+            if problems:
+                self.violations += problems
+                return JSONResponse({"message": "; ".join(problems)}, status_code=400)
+            menu_id = f"richmenu-{next(self._counter):032d}"
+            self.rich_menus[menu_id] = {"richMenuId": menu_id, **payload}
+            return JSONResponse({"richMenuId": menu_id})
+        if path == "/v2/bot/richmenu/list":
+            return JSONResponse({"richmenus": list(self.rich_menus.values())})
+        if path == "/v2/bot/user/all/richmenu" and method == "GET":
+            if self.default_rich_menu is None:
+                return JSONResponse({"message": "no default richmenu"}, status_code=404)
+            return JSONResponse({"richMenuId": self.default_rich_menu})
+        menu_id = parts[-1] if parts[-1] != "content" else parts[-2]
+        if menu_id not in self.rich_menus:
+            return JSONResponse({"message": "richmenu not found"}, status_code=404)
+        if path.endswith("/content"):
+            problems = rich_menu_image(request.state.body, self.rich_menus[menu_id]["size"],
+                                       request.headers.get("content-type", ""))  # fmt: skip
+            if problems:
+                self.violations += problems
+                return JSONResponse({"message": "; ".join(problems)}, status_code=400)
+            self.rich_menu_images[menu_id] = request.state.body
+            return JSONResponse({})
+        if path.startswith("/v2/bot/user/all/richmenu/"):
+            if menu_id not in self.rich_menu_images:
+                problem = "must upload richmenu image before applying it to user"
+                self.violations.append(problem)
+                return JSONResponse({"message": problem}, status_code=400)
+            self.default_rich_menu = menu_id
+            return JSONResponse({})
+        if method == "DELETE":
+            self.rich_menus.pop(menu_id)
+            self.rich_menu_images.pop(menu_id, None)
+            return JSONResponse({})
+        return JSONResponse({"message": "Not found"}, status_code=404)
 
     def _sent_messages(self, payload: dict[str, Any]) -> dict[str, Any]:
         ids = [str(next(self._counter)) for _ in payload["messages"]]
@@ -274,7 +325,8 @@ class FakeLine:
             self._openapi.validate_request(StarletteOpenAPIRequest(request, body=body))
         except Exception as error:  # openapi-core raises a family of errors; any is a rejection
             problems.append(f"{request.url.path}: {error}")
-        if body and not problems:
+        is_json = request.headers.get("content-type", "").startswith("application/json")
+        if body and is_json and not problems:
             payload = json.loads(body)
             schema = _request_schema(request.url.path)
             if schema is not None:
@@ -394,6 +446,49 @@ def _flex_actions(node: Any) -> list[dict[str, Any]]:
     return []
 
 
+# what LINE documents for rich menus beyond the OpenAPI schema
+RICH_MENU_WIDTH = (800, 2500)
+RICH_MENU_MIN_HEIGHT = 250
+RICH_MENU_MIN_RATIO = 1.45
+RICH_MENU_AREAS = 20
+RICH_MENU_IMAGE_BYTES = 1024 * 1024
+
+
+def rich_menu_limits(menu: dict[str, Any]) -> list[str]:
+    """Return the documented rich menu limits a rich menu object breaks."""
+    problems = []
+    width, height = menu["size"]["width"], menu["size"]["height"]
+    if not RICH_MENU_WIDTH[0] <= width <= RICH_MENU_WIDTH[1] or height < RICH_MENU_MIN_HEIGHT:
+        problems.append(f"rich menu size {width}x{height} out of range")
+    if width / height < RICH_MENU_MIN_RATIO:
+        problems.append("rich menu aspect ratio below 1.45")
+    if not 1 <= len(menu.get("areas", [])) <= RICH_MENU_AREAS:
+        problems.append("rich menu needs 1 to 20 areas")
+    for area in menu.get("areas", []):
+        box = area["bounds"]
+        if box["x"] + box["width"] > width or box["y"] + box["height"] > height:
+            problems.append(f"rich menu area {box} outside the menu")
+        problems += _action(area["action"], 20)
+    return problems
+
+
+def rich_menu_image(body: bytes, size: dict[str, int], content_type: str) -> list[str]:
+    """Return what LINE would reject in a rich menu image: type, weight and dimensions."""
+    from PIL import Image
+
+    if content_type not in ("image/png", "image/jpeg"):
+        return [f"rich menu image content type {content_type!r}"]
+    if len(body) > RICH_MENU_IMAGE_BYTES:
+        return [f"rich menu image of {len(body)} bytes, over 1 MB"]
+    with Image.open(io.BytesIO(body)) as image:
+        expected = image.format == ("PNG" if content_type == "image/png" else "JPEG")
+        problems = [] if expected else [f"a {image.format} image sent as {content_type}"]
+        if image.size != (size["width"], size["height"]):
+            problems.append(f"rich menu image {image.size} does not match the menu {size}")
+    return problems
+
+
 def app(fake: FakeLine) -> Starlette:
     """Return the ASGI app serving a fake."""
-    return Starlette(routes=[Route("/{path:path}", fake.handle, methods=["GET", "POST"])])
+    methods = ["GET", "POST", "DELETE"]
+    return Starlette(routes=[Route("/{path:path}", fake.handle, methods=methods)])

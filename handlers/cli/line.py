@@ -1,0 +1,33 @@
+"""`welfarebot line`: set up the LINE Official Account (its rich menu of big buttons)."""
+
+import asyncio
+
+import typer
+from rich.console import Console
+
+from bot.app.settings import Settings
+
+app = typer.Typer(help="Set up the LINE Official Account.", no_args_is_help=True)
+err = Console(stderr=True)
+
+
+@app.command("rich-menu")
+def rich_menu() -> None:
+    """Draw the menu of big buttons, upload it and make it every user's default."""
+    from handlers.runner import rich_menus
+
+    settings = Settings()
+    if not settings.line_enabled:
+        err.print("Set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN first (see .env.example).")
+        raise typer.Exit(2)
+
+    async def install() -> str:
+        # the LINE SDK's clients belong to the event loop they are made in
+        menus = rich_menus(settings)
+        try:
+            return await menus.install(settings.bot_language)
+        finally:
+            await menus.close()
+
+    menu_id = asyncio.run(install())
+    typer.echo(f"The rich menu {menu_id} is now every LINE user's default.")
