@@ -59,8 +59,10 @@ async def bot(service: WelfareService, fake: FakeLine) -> AsyncIterator[Bot]:
         service, SECRET, TOKEN, base_url=url, rich_menus=RichMenus(TOKEN, url, url)
     )
     await channel.start()
-    # the rich menu is set in the background: done before a test counts requests or faults
+    # the rich menu is set in the background: done, and forgotten, before a test counts
+    # requests or sets faults
     await channel.settled()
+    fake.requests.clear()
     async with (
         web_server(channel.routes(), service.db) as base,
         httpx.AsyncClient(base_url=base) as http,
