@@ -102,7 +102,8 @@ def newest(
     query, order = _matching(
         connection, found, scope,
         P.id, P.reference, P.target_group, P.district, P.status, P.submitted_at,
-        P.people_affected, P.title, func.substr(P.problem, 1, 80).label("problem"),
+        P.people_affected, P.people_max, P.people_unit, P.title,
+        func.substr(P.problem, 1, 80).label("problem"),
     )  # fmt: skip
     if before_id is not None:
         query = query.where(order < before_id)

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import utcnow
-from bot.domain.counts import Count
+from bot.domain.counts import Count, stored_count
 from storage import photos, totals
 from storage.models import (
     Conversation,
@@ -123,8 +123,7 @@ def answers_from(row: Mapping[str, Any], photos: list[str]) -> dict[str, Any]:
             "help_received", "solution", "expected_result", "responsible", "responsible_other",
             "urgency")  # fmt: skip
     answers = {key: row[key] for key in keys if row[key] is not None}
-    low = row["people_affected"] or None
-    answers["people_affected"] = Count(low, row["people_max"], row["people_unit"]).to_json()
+    answers["people_affected"] = stored_count(row)
     answers["location"] = place
     answers["resources"] = row["resources"]
     answers["budget"] = row["budget"]

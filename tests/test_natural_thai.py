@@ -13,8 +13,11 @@ from sqlalchemy import select, update
 
 from bot.app.service import WelfareService
 from bot.conversation.engine import is_greeting
+from bot.domain.counts import format_count, stored_count
 from bot.domain.messages import Press, Text, Unsupported
+from bot.domain.proposal_filter import ProposalFilter
 from handlers.terminal import TerminalChat
+from storage import proposal_queries as queries
 from storage.models import Conversation, Proposal, Volunteer
 from tests.helpers import Chat, Clock, th
 from tests.transcripts import FIRST_PROPOSAL
@@ -449,3 +452,15 @@ def test_declining_a_new_notice_keeps_the_data_unused_and_erasing_works(chat: Ch
 def test_greetings_are_told_from_answers(typed: str, greeting: bool) -> None:
     """A greeting starts with one; "high prices" does not start with "hi"."""
     assert is_greeting(typed) is greeting
+
+
+def test_staff_lists_show_the_title_and_the_count_as_given(chat: Chat) -> None:
+    """The desk's list names a proposal by its title; exports keep "30–40 คน" as said."""
+    chat.run(AT_COUNT)
+    chat.send("ประมาณ 30-40 คน")
+    chat.run(FIRST_PROPOSAL[11:])
+    [proposal] = stored(chat.service)
+    with chat.service.db.begin() as connection:
+        row = queries.newest(connection, ProposalFilter(), None)[0]
+    assert row["title"] == proposal.title
+    assert format_count("th", stored_count(row)) == "30–40 คน"

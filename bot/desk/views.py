@@ -55,7 +55,7 @@ def page(
                 district=district_name(province, row["district"], language),
                 status=text(language, f"status.{row['status']}"),
                 date=format_date(row["submitted_at"], language),
-                problem=row["problem"],
+                problem=row.get("title") or row["problem"],
             )
         )
     buttons = [Button(row["reference"], f"s:show:{row['reference']}") for row in rows]

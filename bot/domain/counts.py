@@ -1,7 +1,9 @@
 """How many people or households face a problem, as volunteers write it and as it is shown."""
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bot.domain.i18n import text
 from bot.domain.normalize import ascii_digits, plain_dashes
@@ -59,6 +61,11 @@ def parse_people(text: str) -> Count | None:
     if len(found) != 1 or len(found[0]) > 12:
         return None
     return Count(int(found[0].replace(",", "")), None, unit)
+
+
+def stored_count(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a stored proposal's count as the questionnaire's answer (0 stored: unknown)."""
+    return Count(row["people_affected"] or None, row["people_max"], row["people_unit"]).to_json()
 
 
 def format_count(language: str, value: object) -> str:

@@ -9,7 +9,7 @@ from functools import cache
 from typing import IO, Any
 
 from bot.domain.calendar import BE_OFFSET, to_bangkok
-from bot.domain.counts import Count, format_count
+from bot.domain.counts import format_count, stored_count
 from bot.domain.i18n import CATALOGUES, text
 from bot.domain.province import Province
 from bot.domain.roles import mask_name, mask_phone
@@ -87,11 +87,6 @@ def _responsible(province: str) -> dict[str, str]:
     return {code: label.format(province=province) for code, label in RESPONSIBLE.items()}
 
 
-def _count(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """Return the stored count of people facing a problem as the questionnaire's answer."""
-    return Count(row["people_affected"] or None, row["people_max"], row["people_unit"]).to_json()
-
-
 def headers() -> list[str]:
     """Return the Thai column headers."""
     return [text(LANGUAGE, column.key) for column in COLUMNS]
@@ -136,7 +131,7 @@ def values(row: Mapping[Any, Any], province: Province, masked: bool) -> list[Any
         GROUP.get(row["target_group"], row["target_group"]),
         _other(row["subgroup"], row["subgroup_other"], SUBGROUP),
         row["problem"],
-        format_count(LANGUAGE, _count(row)),
+        format_count(LANGUAGE, stored_count(row)),
         row["people_affected"] or None,
         district.name_th if district else row["district"],
         place,

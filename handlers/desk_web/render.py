@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
 from bot.domain.calendar import BE_OFFSET, TH_MONTHS_SHORT, format_date, to_bangkok
+from bot.domain.counts import format_count, stored_count
 from bot.domain.i18n import text
 from bot.domain.proposal_filter import be_date
 from bot.domain.province import Province
@@ -73,10 +74,13 @@ class Pages:
             found = self.province.district(code) if code else None
             return found.name(language) if found else (code or "-")
 
+        def people_count(row: Any) -> str:
+            return format_count(language, stored_count(row))
+
         body = self.env.get_template(template).render(
             t=t, lang=language, district=district, province=self.province,
-            day=lambda v: day(v, language), when=lambda v: when(v, language),
-            month=lambda v: month(v, language), **context,
+            people_count=people_count, day=lambda v: day(v, language),
+            when=lambda v: when(v, language), month=lambda v: month(v, language), **context,
         )  # fmt: skip
         headers = {"Cache-Control": "no-store", "Content-Language": language}
         return HTMLResponse(body, status_code=status_code, headers=headers)
