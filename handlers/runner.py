@@ -19,6 +19,7 @@ from bot.domain.schedule import QuietHours
 from handlers.broadcaster import Broadcaster, Sender
 from handlers.courier import SWEEP_SECONDS, Courier
 from handlers.desk_web.app import desk_routes
+from handlers.exporter import Exporter
 from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
 from handlers.line.rich_menu import RichMenus
@@ -201,7 +202,7 @@ async def serve(
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
     if not await start_channels(channels, stop):
         return
-    courier = broadcaster = worker = fetcher = None
+    courier = broadcaster = worker = fetcher = exporter = None
     if work:
         courier = Courier(service, {channel.platform: channel.notify for channel in channels})
         # on the queue, orphaned rows are the worker's to sweep, within a second
@@ -215,6 +216,8 @@ async def serve(
             downloads = {channel.platform: channel.download_photo for channel in channels}
             fetcher = PhotoFetcher(service, service.photos, downloads)
             fetcher.start()
+        exporter = Exporter(service)
+        exporter.start()
     if work and queued:
         worker = Worker(
             service,
@@ -241,6 +244,8 @@ async def serve(
             await broadcaster.stop()
         if fetcher is not None:
             await fetcher.stop()
+        if exporter is not None:
+            await exporter.stop()
         if courier is not None:
             await courier.stop()
         for channel in channels:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app.service import WelfareService
@@ -45,13 +45,10 @@ def export_route(service: WelfareService) -> Route:
         if found is None:
             message = text(service.default_language, "desk.export.gone")
             return PlainTextResponse(message, status_code=404)
-        filename, content = found
+        filename, path = found
         kind = XLSX if filename.endswith(".xlsx") else "text/csv; charset=utf-8"
-        headers = {
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        }
-        return Response(content, media_type=kind, headers=headers)
+        headers = {"Cache-Control": "no-store"}
+        return FileResponse(path, media_type=kind, filename=filename, headers=headers)
 
     return Route("/exports/{token}", download, methods=["GET"])
 

@@ -1,18 +1,25 @@
-"""Database engines and sessions: SQLite in WAL with immediate write transactions, or PostgreSQL."""
+"""Database engines and sessions: SQLite in WAL with immediate write transactions, or PostgreSQL.
 
+`engine.begin()` is a write transaction; `reading(engine)` is a read-only one, which on SQLite
+never takes the write lock, so a long export reads while volunteers' answers commit.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # a server that does not answer fails the start or a health check instead of hanging it
 CONNECT_TIMEOUT_SECONDS = 10
+READ_ONLY = "welfarebot_read_only"
 
 
 class SchemaOutdated(Exception):
@@ -62,11 +69,36 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        # a deferred transaction that later writes can fail at once with "database is locked";
-        # issued on the driver's connection directly, as it runs once per inbound event
-        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+        # a deferred transaction that later writes can fail at once with "database is locked",
+        # so writers take the lock up front; readers never write, and in WAL never wait or block.
+        # Issued on the driver's connection directly, as it runs once per inbound event
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """Open a read-only transaction on its own connection: one snapshot, no write lock."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            with connection.begin():
+                yield connection
+            return
+        connection.execution_options(**{READ_ONLY: True})
+        # on the driver's connection: outside a transaction, as SQLAlchemy would begin one
+        driver = connection.connection.dbapi_connection
+        assert driver is not None
+        driver.execute("PRAGMA query_only = ON")
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            driver.execute("PRAGMA query_only = OFF")
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -11,7 +11,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -328,17 +327,50 @@ class AuditEntry(Base):
 
 
 class ExportFile(Base):
-    """An export made in chat, kept for a while so any worker can send or serve it."""
+    """An export asked for in chat: built off the event loop into a file, kept for a while.
+
+    The file lives under the data directory, named by the token; the row says who asked,
+    what for, and how often it was downloaded.
+    """
 
     __tablename__ = "export_files"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
     filename: Mapped[str] = mapped_column(String(200))
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    # csv or xlsx
+    kind: Mapped[str] = mapped_column(String(8))
+    # the filter, the officer's scope and whether names and phones are masked
+    request: Mapped[dict[str, Any]]
     created_by: Mapped[str] = mapped_column(String(100))
+    # the officer's chat, where the file (or its link) and download confirmations go
+    platform: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(64))
+    # pending (being built), ready or failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    rows: Mapped[int | None]
+    downloads: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ExportDownload(Base):
+    """One opening of an export link: confirmed in the officer's chat before the file is sent."""
+
+    __tablename__ = "export_downloads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    export_id: Mapped[int] = mapped_column(
+        ForeignKey("export_files.id", ondelete="CASCADE"), index=True
+    )
+    # only a hash of the browser's ticket is kept, so a database copy cannot download
+    ticket_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # shown on the page and in the chat, so the officer knows the request is theirs
+    code: Mapped[str] = mapped_column(String(8))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_at: Mapped[datetime | None]
+    refused_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
 
 
 class Broadcast(Base):

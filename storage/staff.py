@@ -1,4 +1,4 @@
-"""Staff members, invitation codes, the audit log and chat exports, over a Core connection."""
+"""Staff members, invitation codes and the audit log, over a Core connection."""
 
 import hashlib
 import secrets
@@ -9,11 +9,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from bot.domain.roles import Officer
-from storage.models import AuditEntry, ExportFile, StaffInvite, StaffMember
+from storage.models import AuditEntry, StaffInvite, StaffMember
 
 S = StaffMember.__table__.c
 INVITE_DAYS = 7
-EXPORT_HOURS = 24
 # unambiguous on a phone keyboard: no 0/O, 1/I/L
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -140,31 +139,6 @@ def audit_entries(connection: Connection) -> list[RowMapping]:
     """Return the audit log, oldest first."""
     query = select(AuditEntry.__table__).order_by(AuditEntry.id)
     return list(connection.execute(query).mappings())
-
-
-def keep_export(
-    connection: Connection, filename: str, content: bytes, created_by: str, now: datetime
-) -> str:
-    """Keep an export file for a day and return the token that fetches it."""
-    token = secrets.token_urlsafe(24)
-    connection.execute(
-        insert(ExportFile).values(
-            token=token,
-            filename=filename,
-            content=content,
-            created_by=created_by,
-            created_at=now,
-            expires_at=now + timedelta(hours=EXPORT_HOURS),
-        )
-    )
-    return token
-
-
-def fetch_export(connection: Connection, token: str, now: datetime) -> RowMapping | None:
-    """Return an unexpired export by its token, or None."""
-    c = ExportFile.__table__.c
-    query = select(c.filename, c.content).where(c.token == token, c.expires_at > now)
-    return connection.execute(query).mappings().first()
 
 
 def audit_page(

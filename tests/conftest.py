@@ -80,21 +80,21 @@ def clock() -> Clock:
     return Clock()
 
 
-def make_service(url: str, clock: Clock) -> WelfareService:
-    """Return the real service on a database."""
-    return WelfareService(make_engine(url), load_province("CM"), "th", clock)
+def make_service(url: str, clock: Clock, data_dir: Path) -> WelfareService:
+    """Return the real service on a database, its files under a directory."""
+    return WelfareService(make_engine(url), load_province("CM"), "th", clock, data_dir=data_dir)
 
 
 @pytest.fixture
-def service(sqlite_url: str, clock: Clock) -> WelfareService:
+def service(sqlite_url: str, clock: Clock, tmp_path: Path) -> WelfareService:
     """Return the service on a fresh SQLite file."""
-    return make_service(sqlite_url, clock)
+    return make_service(sqlite_url, clock, tmp_path / "data")
 
 
 @pytest.fixture
-def any_service(db_url: str, clock: Clock) -> WelfareService:
+def any_service(db_url: str, clock: Clock, tmp_path: Path) -> WelfareService:
     """Return the service on each database backend in turn."""
-    return make_service(db_url, clock)
+    return make_service(db_url, clock, tmp_path / "data")
 
 
 @pytest.fixture

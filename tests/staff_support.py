@@ -4,12 +4,13 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.app.service import WelfareService
 from bot.domain.calendar import fiscal_year
 from storage import repositories as repo
-from storage import staff
+from storage import search, staff
 from storage.models import Volunteer
 from tests.helpers import Chat
 
@@ -78,3 +79,31 @@ def _volunteer(session: Session) -> Volunteer:
     session.add(volunteer)
     session.flush()
     return volunteer
+
+
+def seed_many(service: WelfareService, count: int) -> None:
+    """Store many proposals of one volunteer in one statement (SQLite; no search index)."""
+    with service.db.begin() as connection:
+        search.drop(connection)  # indexing each row would take most of the time
+    with service.sessions.begin() as session:
+        volunteer_id = _volunteer(session).id
+    with service.db.begin() as connection:
+        connection.execute(
+            text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
+                "INSERT INTO proposals (reference, province, fiscal_year, sequence, volunteer_id,"
+                " platform, target_group, subgroup, problem, people_affected, district,"
+                " location_text, help_received, solution, responsible, urgency, status,"
+                " submitted_at, updated_at) "
+                "SELECT printf('CM-2569-%06d', i), 'CM', 2569, i, :volunteer, 'terminal',"
+                " 'elderly', 'living_alone', :problem, i % 50, '5001', 'ต.ช้างเผือก', 'none',"
+                " :solution, '[\"local_admin\"]', 'urgent', 'received',"
+                " '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000' FROM n"
+            ),
+            {
+                "count": count,
+                "volunteer": volunteer_id,
+                "problem": BASE_ANSWERS["problem"],
+                "solution": BASE_ANSWERS["solution"],
+            },
+        )

@@ -1,6 +1,7 @@
 """The volunteer's conversation, as transcripts through the real service and an SQLite file."""
 
 import string
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -300,10 +301,12 @@ def test_the_same_event_twice_takes_effect_once(service: WelfareService) -> None
         assert event.payload is None, "no raw payload is kept once processed"
 
 
-def test_a_conversation_continues_in_a_new_process(sqlite_url: str, clock: Clock) -> None:
+def test_a_conversation_continues_in_a_new_process(
+    sqlite_url: str, clock: Clock, tmp_path: Path
+) -> None:
     """State lives in the database: a fresh service continues where the volunteer was."""
-    Chat(make_service(sqlite_url, clock)).run(FIRST_PROPOSAL[:10])
-    later = Chat(make_service(sqlite_url, clock))
+    Chat(make_service(sqlite_url, clock, tmp_path)).run(FIRST_PROPOSAL[:10])
+    later = Chat(make_service(sqlite_url, clock, tmp_path))
     later.send("/start")
     assert th("q.people_affected") in later.last
     later.run(FIRST_PROPOSAL[10:])

@@ -21,14 +21,18 @@ SENT = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)  # 21 Nov 2569 00:30 in Bangko
 
 
 def export_of(service: WelfareService, chat: Chat, command: str) -> bytes:
-    """Send an export command and return the bytes of the file the bot sends."""
-    document = chat.send(command)[0].document
-    assert document is not None
-    with service.db.begin() as connection:
-        stored = staff.fetch_export(connection, document.token, service.clock())
+    """Send an export command and return the bytes of the file the bot then sends."""
+    assert chat.send(command)[0].text == th("desk.export.preparing")
+    sent = [reply for delivery in service.undelivered(chat.platform)
+            if delivery.recipient == chat.user_id for reply in delivery.replies]  # fmt: skip
+    document = sent[-1].document
+    assert document is not None, sent[-1].text
+    stored = service.export_file(document.token)
     assert stored is not None
-    assert stored["filename"] == document.filename
-    return bytes(stored["content"])
+    filename, path = stored
+    assert filename == document.filename
+    assert path.is_relative_to(service.data_dir)
+    return path.read_bytes()
 
 
 def test_csv_opens_in_excel_with_thai_and_buddhist_dates(service: WelfareService) -> None:

@@ -12,6 +12,7 @@ import pytest
 from bot.app.service import WelfareService
 from bot.domain.messages import Notice, Reply
 from handlers.courier import Courier
+from handlers.exporter import Exporter
 from handlers.line.channel import LineChannel
 from handlers.telegram.channel import TelegramChannel
 from handlers.web import export_route
@@ -56,9 +57,11 @@ class Both:
         telegram: TelegramChannel,
         line: LineChannel,
         courier: Courier,
+        exporter: Exporter,
         http: httpx.AsyncClient,
     ) -> None:
         self.telegram, self.line, self.courier, self.http = telegram, line, courier, http
+        self.exporter = exporter
 
     async def post_line(self, event: dict) -> None:
         """Post one signed LINE webhook and wait until it is handled and notices are sent."""
@@ -66,6 +69,7 @@ class Both:
         headers = {"Content-Type": "application/json", "X-Line-Signature": sign(raw)}
         assert (await self.http.post("/line/webhook", content=raw, headers=headers)).is_success
         await self.line.idle()
+        await self.exporter.idle()
         await self.courier.idle()
 
 
@@ -80,9 +84,12 @@ async def both(
     await line.start()
     courier = Courier(service, {"telegram": telegram.notify, "line": line.notify})
     courier.start(sweep_every=3600)
+    exporter = Exporter(service)  # a worker process, as `welfarebot run` builds exports
+    exporter.start()
     routes = [*line.routes(), export_route(service)]
     async with web_server(routes, service.db) as base, httpx.AsyncClient(base_url=base) as http:
-        yield Both(telegram, line, courier, http)
+        yield Both(telegram, line, courier, exporter, http)
+    await exporter.stop()
     await courier.stop()
     await line.stop()
     await telegram.stop()

@@ -1,10 +1,12 @@
 """Takes one inbound event through the engine: dedupe, state, effects and outbox, atomically."""
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -12,6 +14,7 @@ from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session
 
 from bot.app.photos import FIRST_RETRY, PhotoKeeper
+from bot.app.settings import data_home
 from bot.conversation import views
 from bot.conversation.engine import Engine
 from bot.conversation.state import (
@@ -32,16 +35,28 @@ from bot.conversation.state import (
 from bot.desk.staff_desk import Desk
 from bot.domain.calendar import as_utc, fiscal_year, utcnow
 from bot.domain.i18n import LANGUAGES, text
-from bot.domain.messages import Input, Notice, Photo, Reply, Text, reply_from_json, reply_to_json
+from bot.domain.messages import (
+    Document,
+    Input,
+    Notice,
+    Photo,
+    Reply,
+    Text,
+    reply_from_json,
+    reply_to_json,
+)
+from bot.domain.proposal_filter import ProposalFilter
 from bot.domain.province import Province
 from bot.domain.questionnaire import CONSENT_VERSION, PROFILE
 from bot.domain.schedule import QuietHours
-from storage import inbox, photos, queue, staff
+from bot.reports.export_job import export_path, write_export
+from storage import exports, inbox, photos, queue, staff
 from storage import proposal_queries as queries
 from storage import repositories as repo
-from storage.db import make_sessions
+from storage.db import make_sessions, reading
 from storage.models import Volunteer
 
+log = logging.getLogger(__name__)
 # a message queued this long ago and still not sent is one nobody is sending (see claim_stale)
 STALE_AFTER = timedelta(seconds=30)
 CLAIM_LEASE = timedelta(minutes=5)
@@ -110,11 +125,14 @@ class WelfareService:
         photo_keeper: PhotoKeeper | None = None,
         return_after: timedelta = RETURN_AFTER,
         web_url: str = "http://127.0.0.1:8080",
+        data_dir: Path | None = None,
     ) -> None:
         self.db = db
         # stores photos and deletes their files on erasure; without one, rows wait for a
         # process that has one (and its start-up sweep deletes files of erased photos)
         self.photos = photo_keeper
+        # where files live (chat exports); shared by every worker of one deployment
+        self.data_dir = data_dir or data_home()
         self.sessions = make_sessions(db)
         self.province = province
         self.engine = Engine(province)
@@ -123,6 +141,9 @@ class WelfareService:
         self.on_outbox: Callable[[Delivery], None] | None = None
         # called with (platform, file id) of each photo recorded, to download it after the reply
         self.on_photo: Callable[[str, str], None] | None = None
+        # called with each export asked for, to build it off the event loop; without it (the
+        # terminal, the tests) the export is built right after the turn commits
+        self.on_export: Callable[[int], None] | None = None
         self.default_language = default_language
         self.clock = clock
         self.return_after = return_after
@@ -155,6 +176,7 @@ class WelfareService:
         done = self._delivered[:]
         notices: list[Delivery] = []
         after = _After()
+        asked: list[int] = []
         with self.transaction() as connection:
             if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
@@ -166,6 +188,7 @@ class WelfareService:
             else:
                 replies = staff_turn.replies
                 notices = [self.queue(connection, notice) for notice in staff_turn.notices]
+                asked = staff_turn.exports
             payload = [reply_to_json(r) for r in replies]
             outbox_id = inbox.add_outbox(
                 connection, platform, user_id, payload, reply_token, owner=self.owner
@@ -180,6 +203,11 @@ class WelfareService:
             self.photos.forget(after.unused_photos)
         if after.photo is not None and self.on_photo is not None:
             self.on_photo(platform, after.photo)
+        for export_id in asked:
+            if self.on_export is not None:
+                self.on_export(export_id)
+            else:
+                self.build_export(export_id)
         return Delivery(outbox_id, platform, user_id, tuple(replies), reply_token)
 
     def queue(self, connection: Connection, notice: Notice) -> Delivery:
@@ -328,21 +356,68 @@ class WelfareService:
 
     def staff_role(self, platform: str, user_id: str) -> str | None:
         """Return a platform user's staff role, or None for a volunteer."""
-        with self.db.begin() as connection:
+        with reading(self.db) as connection:
             found = staff.find(connection, platform, user_id)
         return str(found["role"]) if found else None
 
     def staff_roles(self, platform: str) -> dict[str, str]:
         """Return the role of every staff member on a platform, by user id."""
-        with self.db.begin() as connection:
+        with reading(self.db) as connection:
             rows = staff.members(connection)
         return {r["platform_user_id"]: r["role"] for r in rows if r["platform"] == platform}
 
-    def export_file(self, token: str) -> tuple[str, bytes] | None:
-        """Return the name and bytes of a chat export still kept, or None."""
-        with self.db.begin() as connection:
-            found = staff.fetch_export(connection, token, self.clock())
-        return (found["filename"], bytes(found["content"])) if found else None
+    # chat exports -----------------------------------------------------------------------------
+
+    def pending_exports(self) -> list[int]:
+        """Return exports asked for and not built yet (after a restart)."""
+        with reading(self.db) as connection:
+            return exports.pending(connection, self.clock())
+
+    def build_export(self, export_id: int) -> None:
+        """Build an export here and now, then send it (when no worker builds exports)."""
+        try:
+            rows: int | None = write_export(self.db, export_id, self.data_dir, self.province)
+        except Exception:
+            log.exception("export %s failed", export_id)
+            rows = None
+        delivery = self.complete_export(export_id, rows)
+        if delivery is not None and self.on_outbox is not None:
+            self.on_outbox(delivery)
+
+    def complete_export(self, export_id: int, rows: int | None) -> Delivery | None:
+        """Record a built (or failed: None) export, audit it, and queue it for its officer."""
+        language = self.desk.language
+        with self.transaction() as connection:
+            job = exports.job(connection, export_id)
+            if job is None or job["status"] != "pending":
+                return None
+            exports.finish(connection, export_id, rows)
+            asked = job["request"]
+            if rows is None:
+                reply = Reply(text(language, "desk.export.failed"))
+            elif rows == 0:
+                found = ProposalFilter.from_json(asked["filter"])
+                reply = Reply(text(language, "desk.list.none",
+                                   filter=found.describe(language, self.province)))  # fmt: skip
+            else:
+                caption = text(language, "desk.export.ready", count=f"{rows:,}")
+                reply = Reply(caption, document=Document(job["filename"], job["token"]))
+                staff.audit(connection, job["created_by"], "export",
+                            {"filter": asked["filter"], "rows": rows, "format": job["kind"]},
+                            self.clock())  # fmt: skip
+            delivery = self.queue(connection, Notice(job["platform"], job["recipient"], (reply,)))
+        if not rows:
+            export_path(self.data_dir, job["token"], job["kind"]).unlink(missing_ok=True)
+        return delivery
+
+    def export_file(self, token: str) -> tuple[str, Path] | None:
+        """Return the name and path of a chat export still kept, or None."""
+        with reading(self.db) as connection:
+            found = exports.fetch(connection, token, self.clock())
+        if found is None:
+            return None
+        path = export_path(self.data_dir, found["token"], found["kind"])
+        return (found["filename"], path) if path.exists() else None
 
     def set_reachable(self, platform: str, user_id: str, reachable: bool) -> None:
         """Record that a volunteer blocked (or unblocked) the bot."""
@@ -362,7 +437,7 @@ class WelfareService:
 
     def pending_events(self, platform: str) -> list[tuple[str, dict[str, Any]]]:
         """Return stored events that have not taken effect yet."""
-        with self.db.begin() as connection:
+        with reading(self.db) as connection:
             return inbox.pending_events(connection, platform)
 
     def finish_event(self, platform: str, event_id: str) -> None:

@@ -79,6 +79,7 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
         photo_keeper=PhotoKeeper(engine, photo_files(settings), settings.photo_max_bytes),
         return_after=timedelta(hours=settings.return_after_hours),
         web_url=settings.web_url,
+        data_dir=settings.data_dir,
     )
     bootstrap_admins(service, settings.admins)
     return service

@@ -5,7 +5,6 @@ volunteer engine answers it exactly as it answers any unknown command: staff com
 nothing to anyone else.
 """
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,15 +18,14 @@ from bot.desk.broadcasts import BroadcastDesk
 from bot.domain import platforms
 from bot.domain.calendar import to_bangkok
 from bot.domain.i18n import text
-from bot.domain.messages import Button, Document, Input, Notice, Press, Reply, Text
+from bot.domain.messages import Button, Input, Notice, Press, Reply, Text
 from bot.domain.normalize import clean_text
 from bot.domain.proposal_filter import ProposalFilter, group_of, parse_filter, status_of
 from bot.domain.province import Province
 from bot.domain.questionnaire import TARGET_GROUPS
 from bot.domain.roles import FACILITATOR, ROLES, STAFF_COMMANDS, Officer
 from bot.domain.schedule import QuietHours
-from bot.reports.exports import write_csv, write_xlsx
-from storage import desk_logins, staff
+from storage import desk_logins, exports, staff
 from storage import proposal_queries as queries
 
 # typed words that ask for a web desk link, like /desk
@@ -42,6 +40,8 @@ class DeskTurn:
 
     replies: list[Reply]
     notices: list[Notice] = field(default_factory=list)
+    # exports asked for, to build once this turn is committed (never inside it)
+    exports: list[int] = field(default_factory=list)
 
 
 def split_command(typed: str) -> tuple[str | None, str]:
@@ -136,7 +136,7 @@ class Desk:
             if kind.lower() not in ("csv", "xlsx"):
                 kind, words = "xlsx", rest
             found = parse_filter(words, self.province)
-            return self._export(connection, officer, found, kind.lower())
+            return self._export(connection, row, found, kind.lower())
         if command == "review":
             return self._review_typed(connection, row, officer, desk, rest)
         if command == "staff":
@@ -226,27 +226,17 @@ class Desk:
         return DeskTurn([views.stats(self.language, self.province, description, rows)])
 
     def _export(
-        self, connection: Connection, officer: Officer, found: ProposalFilter, kind: str
+        self, connection: Connection, row: RowMapping, found: ProposalFilter, kind: str
     ) -> DeskTurn:
-        rows = queries.stream(connection, found, officer.scope)
-        if kind == "csv":
-            buffer = io.StringIO()
-            written = write_csv(rows, buffer, self.province, officer.masked)
-            content = buffer.getvalue().encode("utf-8-sig")
-        else:
-            binary = io.BytesIO()
-            written = write_xlsx(rows, binary, self.province, officer.masked)
-            content = binary.getvalue()
-        if not written:
-            return self._say("desk.list.none", filter=found.describe(self.language, self.province))
+        officer = staff.officer_of(row)
         stamp = to_bangkok(self.clock()).strftime("%Y%m%d-%H%M")
-        filename = f"proposals-{stamp}.{kind}"
-        now = self.clock()
-        token = staff.keep_export(connection, filename, content, officer.actor, now)
-        self._audit(connection, officer, "export",
-                    {"filter": found.to_json(), "rows": written, "format": kind})  # fmt: skip
-        caption = text(self.language, "desk.export.ready", count=f"{written:,}")
-        return DeskTurn([Reply(caption, document=Document(filename, token))])
+        asked = {"filter": found.to_json(), "scope": officer.scope, "masked": officer.masked}
+        export_id = exports.request(
+            connection, filename=f"proposals-{stamp}.{kind}", kind=kind, asked=asked,
+            created_by=officer.actor, platform=row["platform"],
+            recipient=row["platform_user_id"], now=self.clock(),
+        )  # fmt: skip
+        return DeskTurn([Reply(text(self.language, "desk.export.preparing"))], exports=[export_id])
 
     # review -------------------------------------------------------------------------------------
 
@@ -351,7 +341,7 @@ class Desk:
         if kind == "stats":
             return self._stats(connection, officer, ProposalFilter())
         if kind == "exp" and arg in ("csv", "xlsx"):
-            return self._export(connection, officer, saved, arg)
+            return self._export(connection, row, saved, arg)
         if kind == "st":
             reference, _, status = arg.rpartition(":")
             if status in review.SETTABLE:

@@ -32,6 +32,7 @@ from bot.reports.fiscal_report import write_report
 from handlers.cli.staff import actor, terminal_officer
 from storage import proposal_queries as queries
 from storage import staff
+from storage.db import reading
 from storage.photo_files import EXTENSIONS
 
 app = typer.Typer(help="Find, review and export proposals.", no_args_is_help=True)
@@ -108,9 +109,10 @@ def list_proposals(
     """List the newest matching proposals."""
     service, found = _service_and_filter(groups, districts, statuses, year, since, until,
                                          keyword, where)  # fmt: skip
-    with service.db.begin() as connection:
+    with reading(service.db) as connection:
         rows = queries.newest(connection, found, None, None, limit)
         total = queries.count(connection, found, None)
+    with service.db.begin() as connection:
         staff.audit(connection, actor(), "list", {"filter": found.to_json(), "shown": len(rows)},
                     service.clock())  # fmt: skip
     if output == "json":
@@ -141,11 +143,12 @@ def show(reference: str, output: str = FORMAT, photos: Path | None = PHOTOS) -> 
     from bot.domain.roles import ADMIN, Officer
 
     service = build_service(Settings())
-    with service.db.begin() as connection:
+    with reading(service.db) as connection:
         found = queries.by_reference(connection, reference)
-        if found is None:
-            out.print(text(LANGUAGE, "desk.not_found", reference=reference))
-            raise typer.Exit(1)
+    if found is None:
+        out.print(text(LANGUAGE, "desk.not_found", reference=reference))
+        raise typer.Exit(1)
+    with service.db.begin() as connection:
         staff.audit(connection, actor(), "show", {"reference": found["reference"]},
                     service.clock())  # fmt: skip
     if output == "json":
@@ -191,7 +194,7 @@ def stats(
     """Count proposals and people affected by target group and district."""
     service, found = _service_and_filter(groups, districts, statuses, year, since, until,
                                          keyword, where)  # fmt: skip
-    with service.db.begin() as connection:
+    with reading(service.db) as connection:
         rows = [dict(r) for r in queries.table(connection, found, None)]
     if output == "json":
         _json(rows)
@@ -222,9 +225,11 @@ def export(
         raise typer.BadParameter("the file must end in .csv or .xlsx")
     service, found = _service_and_filter(groups, districts, statuses, year, since, until,
                                          keyword, where)  # fmt: skip
-    with service.db.begin() as connection:
+    with (
+        Progress(console=Console(stderr=True), transient=True) as progress,
+        reading(service.db) as connection,
+    ):
         total = queries.count(connection, found, None)
-    with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(str(output.name), total=total)
 
         def counted(rows: Any) -> Any:
@@ -233,13 +238,12 @@ def export(
                     progress.update(task, completed=number)
                 yield row
 
-        with service.db.connect() as connection:
-            rows = counted(queries.stream(connection, found, None))
-            if kind == "csv":
-                with output.open("w", encoding="utf-8-sig", newline="") as file:
-                    written = write_csv(rows, file, service.province, masked)
-            else:
-                written = write_xlsx(rows, str(output), service.province, masked)
+        rows = counted(queries.stream(connection, found, None))
+        if kind == "csv":
+            with output.open("w", encoding="utf-8-sig", newline="") as file:
+                written = write_csv(rows, file, service.province, masked)
+        else:
+            written = write_xlsx(rows, str(output), service.province, masked)
     with service.db.begin() as connection:
         staff.audit(connection, actor(), "export", {"filter": found.to_json(), "rows": written,
                     "format": kind, "file": str(output)}, service.clock())  # fmt: skip
@@ -287,7 +291,7 @@ def report(
         raise typer.BadParameter(f"{year!r} is not a fiscal year such as 2570")
     service = build_service(Settings())
     target = output or Path(f"report-{service.province.code}-{chosen}.xlsx")
-    with service.db.connect() as connection:
+    with reading(service.db) as connection:
         numbers = write_report(connection, str(target), chosen, service.province)
     with service.db.begin() as connection:
         staff.audit(connection, actor(), "report", {"fiscal_year": chosen, "file": str(target)},

@@ -22,6 +22,7 @@ from bot.domain.statuses import ASKS, SETTABLE, STATUSES
 from bot.reports.exports import csv_chunks, write_xlsx
 from handlers.desk_web.site import DeskWeb, Visit
 from storage import proposal_queries as queries
+from storage.db import reading
 
 PAGE = 50
 # a list counts this far and then says "more than"; exact counts come from the running totals
@@ -218,8 +219,10 @@ class ProposalPages:
             return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
         handle, path = tempfile.mkstemp(suffix=".xlsx")
         os.close(handle)
-        rows = queries.stream(visit.connection, found, scope)
-        write_xlsx(rows, path, self.web.service.province, masked)
+        # its own read-only transaction: a long export never holds SQLite's write lock
+        with reading(self.web.service.db) as connection:
+            rows = queries.stream(connection, found, scope)
+            write_xlsx(rows, path, self.web.service.province, masked)
         return FileResponse(path, media_type=XLSX, headers=headers,
                             background=BackgroundTask(os.unlink, path))  # fmt: skip
 
@@ -228,7 +231,7 @@ class ProposalPages:
     ) -> Iterator[bytes]:
         """Yield the CSV export in pieces as rows are read (the BOM first, for Excel)."""
         yield "\ufeff".encode()
-        with self.web.service.db.connect() as connection:
+        with reading(self.web.service.db) as connection:
             rows = queries.stream(connection, found, scope)
             for chunk in csv_chunks(rows, self.web.service.province, masked):
                 yield chunk.encode()

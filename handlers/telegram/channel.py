@@ -477,7 +477,9 @@ class TelegramChannel:
             gone = text(self.service.default_language, "desk.export.gone")
             await self._send(chat_id, gone, None, kind)
             return
-        filename, content = found
+        filename, path = found
+        # bytes, not an open file: the pacer may send the call again after a 429
+        content = path.read_bytes()
         await self.app.bot.send_document(
             chat_id, content, filename=filename, caption=reply.text[:1024], rate_limit_args=kind
         )

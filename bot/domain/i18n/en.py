@@ -379,6 +379,8 @@ TEXTS: dict[str, str] = {
     "desk.review.done": "Saved: {reference} → {status}; the volunteer has been told",
     "desk.review.unreachable": "(the volunteer erased their data or blocked the bot, so they cannot be told)",
     "desk.not_found": "Proposal {reference} was not found.",
+    "desk.export.preparing": "Preparing the export; it comes to this chat when it is ready.",
+    "desk.export.failed": "The export could not be made; please try again.",
     "desk.export.ready": "Export of {count} proposals.",
     "desk.export.link": "Download (within 24 hours): {url}",
     "desk.export.gone": "This file has expired; please export again in the chat.",

@@ -388,6 +388,8 @@ TEXTS: dict[str, str] = {
     "desk.review.done": "บันทึกแล้ว: {reference} → {status} และแจ้งผู้เสนอแล้ว",
     "desk.review.unreachable": "(ผู้เสนอลบข้อมูลหรือบล็อกบอตแล้ว จึงแจ้งไม่ได้)",
     "desk.not_found": "ไม่พบข้อเสนอ {reference} ค่ะ",
+    "desk.export.preparing": "กำลังเตรียมไฟล์ส่งออกค่ะ เสร็จแล้วจะส่งให้ในแชตนี้",
+    "desk.export.failed": "สร้างไฟล์ส่งออกไม่สำเร็จค่ะ กรุณาลองส่งออกใหม่อีกครั้ง",
     "desk.export.ready": "ไฟล์ส่งออก {count} รายการค่ะ",
     "desk.export.link": "ดาวน์โหลด (ภายใน 24 ชั่วโมง): {url}",
     "desk.export.gone": "ไฟล์นี้หมดอายุแล้ว กรุณาส่งออกใหม่ในแชตค่ะ",
