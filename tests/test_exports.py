@@ -52,6 +52,22 @@ def test_csv_opens_in_excel_with_thai_and_buddhist_dates(service: WelfareService
     assert row["ชื่อ-นามสกุล"] == "สมหญิง รักดี"
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ['= HYPERLINK("http://x","y")', "  +1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1",
+     "=cmd|' /C calc'!A0"],
+)  # fmt: skip
+def test_csv_never_starts_a_cell_like_a_formula(service: WelfareService, typed: str) -> None:
+    """Whatever the first non-space character, a formula stays text; phones stay text too."""
+    add_proposals(service, [{"problem": typed, "solution": typed}])
+    content = export_of(service, make_staff(service, "s", "staff"), "/export csv")
+    row = next(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    assert row["ปัญหา/ความต้องการ"] == "'" + typed
+    assert row["แนวทางแก้ไขที่เสนอ"] == "'" + typed
+    assert row["โทรศัพท์"] == '="081-234-5678"'
+    assert row["เลขที่อ้างอิง"] == "CM-2570-00001"
+
+
 def test_xlsx_has_thai_headers_be_dates_frozen_header_and_filters(
     service: WelfareService,
 ) -> None:
@@ -73,6 +89,19 @@ def test_xlsx_has_thai_headers_be_dates_frozen_header_and_filters(
     assert sheet.cell(2, 10).value == 10  # and a number to sum
     names = header.index("ชื่อ-นามสกุล") + 1
     assert sheet.cell(2, names).value == "ส••••• ร••••"  # a viewer's export is masked
+
+
+def test_xlsx_keeps_phone_numbers_and_references_as_text(service: WelfareService) -> None:
+    """Excel must not turn 081-234-5678 or a reference into a number."""
+    add_proposals(service, [{}])
+    content = export_of(service, make_staff(service, "s", "staff"), "/export xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    phone = sheet.cell(2, header.index("โทรศัพท์") + 1)
+    reference = sheet.cell(2, 1)
+    assert (phone.value, phone.data_type) == ("081-234-5678", "s")
+    assert (reference.value, reference.data_type) == ("CM-2570-00001", "s")
 
 
 def test_the_report_matches_the_data(service: WelfareService, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from typing import IO, Any
 from bot.domain.calendar import BE_OFFSET, to_bangkok
 from bot.domain.counts import format_count, stored_count
 from bot.domain.i18n import CATALOGUES, text
+from bot.domain.normalize import Phone
 from bot.domain.province import Province
 from bot.domain.roles import mask_name, mask_phone
 from bot.reports.xlsx_stream import Workbook
@@ -19,6 +21,8 @@ from bot.reports.xlsx_stream import Workbook
 BE_DATE_FORMAT = "[$-1070000]d/m/yyyy hh:mm"
 LANGUAGE = "th"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# digits and the punctuation of numbers, dates and times: Excel would turn these into numbers
+_NUMBER_LIKE = re.compile(r"[\d\s+\-/.,:()]+")
 
 
 @dataclass(frozen=True)
@@ -27,40 +31,40 @@ class Column:
 
     key: str
     width: int
-    # typed by a volunteer, so in CSV it must not start like a formula
-    typed: bool = False
+    # an identifier of digits (a phone number): text in Excel, never a number
+    identifier: bool = False
 
 
 # in the order `values` returns them
 COLUMNS = (
-    Column("col.reference", 16),
-    Column("label.title", 30, typed=True),
+    Column("col.reference", 16, identifier=True),
+    Column("label.title", 30),
     Column("col.submitted_at", 17),
     Column("col.fiscal_year", 10),
     Column("col.status", 14),
     Column("label.target_group", 24),
-    Column("label.subgroup", 26, typed=True),
-    Column("label.problem", 60, typed=True),
+    Column("label.subgroup", 26),
+    Column("label.problem", 60),
     Column("label.people_affected", 16),
     Column("col.people_number", 10),
     Column("label.district", 16),
-    Column("label.location", 24, typed=True),
+    Column("label.location", 24),
     Column("label.help_received", 20),
-    Column("label.solution", 60, typed=True),
-    Column("label.expected_result", 40, typed=True),
-    Column("label.resources", 30, typed=True),
+    Column("label.solution", 60),
+    Column("label.expected_result", 40),
+    Column("label.resources", 30),
     Column("label.budget", 18),
-    Column("label.responsible", 30, typed=True),
+    Column("label.responsible", 30),
     Column("label.urgency", 12),
-    Column("col.last_comment", 40, typed=True),
-    Column("col.agency", 24, typed=True),
-    Column("label.full_name", 24, typed=True),
-    Column("label.phone", 14),
-    Column("label.network", 22, typed=True),
-    Column("label.organisation", 26, typed=True),
+    Column("col.last_comment", 40),
+    Column("col.agency", 24),
+    Column("label.full_name", 24),
+    Column("label.phone", 14, identifier=True),
+    Column("label.network", 22),
+    Column("label.organisation", 26),
     Column("col.platform", 10),
 )
-_TYPED = [i for i, c in enumerate(COLUMNS) if c.typed]
+_IDENTIFIERS = frozenset(i for i, c in enumerate(COLUMNS) if c.identifier)
 _DATE = 2
 _BANGKOK_OFFSET = timedelta(hours=7)
 
@@ -119,7 +123,7 @@ def values(row: Mapping[Any, Any], province: Province, masked: bool) -> list[Any
         other if code == "other" and other else _responsible(province.name_th).get(code, code)
         for code in row["responsible"] or ()
     )
-    name, phone = row["full_name"], row["phone"]
+    name, phone = row["full_name"], national_phone(row["phone"])
     if masked:
         name, phone = mask_name(name), mask_phone(phone)
     return [
@@ -152,17 +156,35 @@ def values(row: Mapping[Any, Any], province: Province, masked: bool) -> list[Any
     ]
 
 
+def national_phone(stored: str | None) -> str | None:
+    """Return a stored phone number (+66…) as Thais write it (081-234-5678), as text."""
+    if stored and stored.startswith("+66"):
+        return Phone(stored).national
+    return stored
+
+
 def be_text(moment: datetime) -> str:
     """Format a naive Bangkok datetime as d/m/yyyy hh:mm with a Buddhist Era year."""
     year = moment.year + BE_OFFSET
     return f"{moment.day}/{moment.month}/{year} {moment.hour:02d}:{moment.minute:02d}"
 
 
-def _inert(value: str | None) -> str | None:
-    """Return text Excel would run as a formula (=, +, -, @) with a quote in front."""
-    if value and value[0] in _FORMULA_START and value[1:2] != " ":
+def inert(value: str) -> str:
+    """Return text a spreadsheet would run as a formula with a quote in front.
+
+    Spreadsheets skip leading spaces before a formula, so "= HYPERLINK(…)" counts too.
+    """
+    if value.lstrip(" ").startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+def csv_text(value: str) -> str:
+    """Return an identifier of digits so Excel keeps it as text (leading zero and all)."""
+    if _NUMBER_LIKE.fullmatch(value):
+        # Excel reads a CSV cell ="…" as that text; the value holds no quote to break out of
+        return f'="{value}"'
+    return inert(value)
 
 
 def csv_chunks(
@@ -175,9 +197,14 @@ def csv_chunks(
     for written, row in enumerate(rows, 1):
         cells = values(row, province, masked)
         cells[_DATE] = be_text(cells[_DATE])
-        for index in _TYPED:
-            cells[index] = _inert(cells[index])
-        writer.writerow(cells)
+        writer.writerow(
+            [
+                (csv_text(cell) if index in _IDENTIFIERS else inert(cell))
+                if isinstance(cell, str)
+                else cell
+                for index, cell in enumerate(cells)
+            ]
+        )
         if written % every == 0:
             yield buffer.getvalue()
             buffer.seek(0)
