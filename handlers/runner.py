@@ -25,6 +25,7 @@ from handlers.line.channel import LineChannel
 from handlers.line.rich_menu import RichMenus
 from handlers.metrics import metrics_route
 from handlers.photo_fetcher import PhotoFetcher
+from handlers.pruner import Pruner
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.pacer import Bucket, Pacer, TokenBucket
@@ -202,7 +203,7 @@ async def serve(
     webhooks = settings.line_enabled or bool(settings.telegram_webhook_url)
     if not await start_channels(channels, stop):
         return
-    courier = broadcaster = worker = fetcher = exporter = None
+    courier = broadcaster = worker = fetcher = exporter = pruner = None
     if work:
         courier = Courier(service, {channel.platform: channel.notify for channel in channels})
         # on the queue, orphaned rows are the worker's to sweep, within a second
@@ -218,6 +219,8 @@ async def serve(
             fetcher.start()
         exporter = Exporter(service)
         exporter.start()
+        pruner = Pruner(service)
+        pruner.start()
     if work and queued:
         worker = Worker(
             service,
@@ -246,6 +249,8 @@ async def serve(
             await fetcher.stop()
         if exporter is not None:
             await exporter.stop()
+        if pruner is not None:
+            await pruner.stop()
         if courier is not None:
             await courier.stop()
         for channel in channels:

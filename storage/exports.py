@@ -23,6 +23,16 @@ CONFIRM_MINUTES = 15
 MAX_WAITING = 3
 
 
+def relative_path(token: str, kind: str) -> str:
+    """Return where an export's file lives, relative to the data directory."""
+    return f"exports/{token}.{kind}"
+
+
+def tokens(connection: Connection) -> set[str]:
+    """Return the tokens of every kept export (files without one are orphans)."""
+    return set(connection.execute(select(F.token)).scalars())
+
+
 def request(
     connection: Connection,
     *,

@@ -4,15 +4,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.domain.calendar import utcnow
 from bot.domain.counts import Count, stored_count
-from storage import photos, totals
+from storage import totals
 from storage.models import (
-    Conversation,
     Proposal,
     ProposalPhoto,
     ReferenceCounter,
@@ -54,22 +52,6 @@ def set_reachable(
         .where(Volunteer.platform == platform, Volunteer.platform_user_id == user_id)
         .values(unreachable_at=unreachable_since)
     )
-
-
-def erase_volunteer(session: Session, volunteer: Volunteer) -> set[str]:
-    """Erase a volunteer's personal fields, photos and consent; proposals stay, unlinked.
-
-    Returns the hashes of photo files no longer used, to delete once this commits.
-    """
-    now = utcnow()
-    for name in PROFILE_FIELDS:
-        setattr(volunteer, name, None)
-    volunteer.platform_user_id = None
-    volunteer.consent_withdrawn_at = now
-    volunteer.erased_at = now
-    volunteer.profile_completed_at = None
-    session.execute(delete(Conversation).where(Conversation.volunteer_id == volunteer.id))
-    return photos.erase_of(session.connection(), volunteer.id)
 
 
 # proposals --------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def clock() -> Clock:
     return Clock()
 
 
-def make_service(url: str, clock: Clock, data_dir: Path) -> WelfareService:
+def make_service(url: str, clock: Clock, data_dir: Path | None = None) -> WelfareService:
     """Return the real service on a database, its files under a directory."""
     return WelfareService(make_engine(url), load_province("CM"), "th", clock, data_dir=data_dir)
 

@@ -79,4 +79,5 @@ def test_erasing_keeps_proposals_and_frees_the_platform_id(any_service: WelfareS
         people = session.scalars(select(Volunteer).order_by(Volunteer.id)).all()
         assert [p.platform_user_id for p in people] == [None, "42"]
         assert people[0].full_name is None
-        assert session.scalars(select(Proposal.volunteer_id)).all() == [people[0].id]
+        # kept for the province, unlinked from anyone (as the consent text promises)
+        assert session.scalars(select(Proposal.volunteer_id)).all() == [None]

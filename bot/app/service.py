@@ -48,9 +48,10 @@ from bot.domain.messages import (
 from bot.domain.proposal_filter import ProposalFilter
 from bot.domain.province import Province
 from bot.domain.questionnaire import CONSENT_VERSION, PROFILE
+from bot.domain.retention import Retention
 from bot.domain.schedule import QuietHours
 from bot.reports.export_job import export_path, write_export
-from storage import exports, inbox, photos, queue, staff
+from storage import erasure, exports, inbox, photos, queue, retention, staff
 from storage import proposal_queries as queries
 from storage import repositories as repo
 from storage.db import make_sessions, reading
@@ -103,6 +104,8 @@ class _After:
     photo: str | None = None
     # photo files no longer used by anyone, to delete
     unused_photos: set[str] = field(default_factory=set)
+    # other files (relative to the data directory) an erasure left to delete
+    files: list[str] = field(default_factory=list)
 
 
 def _holds(state: State | None, file_id: str) -> bool:
@@ -126,6 +129,7 @@ class WelfareService:
         return_after: timedelta = RETURN_AFTER,
         web_url: str = "http://127.0.0.1:8080",
         data_dir: Path | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.db = db
         # stores photos and deletes their files on erasure; without one, rows wait for a
@@ -133,6 +137,7 @@ class WelfareService:
         self.photos = photo_keeper
         # where files live (chat exports); shared by every worker of one deployment
         self.data_dir = data_dir or data_home()
+        self.retention = retention or Retention()
         self.sessions = make_sessions(db)
         self.province = province
         self.engine = Engine(province)
@@ -196,6 +201,7 @@ class WelfareService:
             if done:
                 inbox.remove_outbox(connection, done)
         self._forget(done)
+        self.remove_files(after.files)
         for notice in notices:
             if self.on_outbox is not None:
                 self.on_outbox(notice)
@@ -253,7 +259,12 @@ class WelfareService:
                         state = self._open_revision(connection, volunteer, who, action, state,
                                                     replies)  # fmt: skip
                     elif isinstance(action, EraseMyData) and volunteer is not None:
-                        after.unused_photos |= repo.erase_volunteer(session, volunteer)
+                        session.flush()
+                        left = erasure.erase(session.connection(), volunteer.id, platform,
+                                             user_id, self.clock())  # fmt: skip
+                        session.expire(volunteer)
+                        after.unused_photos |= left.photos
+                        after.files += left.files
                         volunteer = None
                     else:
                         volunteer = self._apply(session, volunteer, platform, user_id, action,
@@ -409,6 +420,25 @@ class WelfareService:
         if not rows:
             export_path(self.data_dir, job["token"], job["kind"]).unlink(missing_ok=True)
         return delivery
+
+    def prune(self) -> retention.Pruned:
+        """Remove personal data past its retention period, and export files nothing names."""
+        pruned = retention.prune(self.db, self.retention, self.clock())
+        self.remove_files(pruned.files)
+        with reading(self.db) as connection:
+            kept = exports.tokens(connection)
+        folder = self.data_dir / "exports"
+        # files of exports whose row went (erased or pruned) while they were being built
+        for path in folder.glob("*.*") if folder.is_dir() else ():
+            if path.name.split(".")[0] not in kept:
+                path.unlink(missing_ok=True)
+                pruned.files.append(f"exports/{path.name}")
+        return pruned
+
+    def remove_files(self, names: list[str]) -> None:
+        """Delete files of the data directory (once what pointed at them is committed)."""
+        for name in names:
+            (self.data_dir / name).unlink(missing_ok=True)
 
     def export_file(self, token: str) -> tuple[str, Path] | None:
         """Return the name and path of a chat export still kept, or None."""

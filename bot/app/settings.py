@@ -13,6 +13,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bot.domain.retention import Retention
+
 HOME_VARIABLE = "WELFAREBOT_HOME"
 DATABASE_FILE = "welfarebot.db"
 
@@ -92,6 +94,11 @@ class Settings(BaseSettings):
     desk_secure_cookies: bool = True
     # the first administrators, as platform:user_id separated by commas (telegram:12345,line:U…)
     admins: str = ""
+    # retention in days: raw inbound events; the platform account on broadcast deliveries;
+    # the details of audit entries (chat exports go 24 hours after they are made)
+    retention_inbound_days: int = Field(default=30, ge=1)
+    retention_delivery_days: int = Field(default=90, ge=1)
+    retention_audit_detail_days: int = Field(default=365, ge=1)
 
     @classmethod
     def settings_customise_sources(
@@ -129,6 +136,15 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
         return f"http://{host}:{self.web_port}"
+
+    @property
+    def retention(self) -> Retention:
+        """Return the retention periods."""
+        return Retention(
+            self.retention_inbound_days,
+            self.retention_delivery_days,
+            self.retention_audit_detail_days,
+        )
 
     @property
     def telegram_enabled(self) -> bool:

@@ -80,6 +80,7 @@ def build_service(settings: Settings, migrate_sqlite: bool = True) -> WelfareSer
         return_after=timedelta(hours=settings.return_after_hours),
         web_url=settings.web_url,
         data_dir=settings.data_dir,
+        retention=settings.retention,
     )
     bootstrap_admins(service, settings.admins)
     return service

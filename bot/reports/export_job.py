@@ -18,7 +18,7 @@ _engines: dict[str, Engine] = {}
 
 def export_path(data_dir: Path, token: str, kind: str) -> Path:
     """Return where a chat export's file lives under the data directory."""
-    return data_dir / "exports" / f"{token}.{kind}"
+    return data_dir / exports.relative_path(token, kind)
 
 
 def write_export(engine: Engine, export_id: int, data_dir: Path, province: Province) -> int:

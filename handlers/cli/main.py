@@ -24,7 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database: its schema and retention.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(proposals_app, name="proposals")
@@ -159,3 +159,12 @@ def db_upgrade(revision: str = typer.Argument("head", help="Revision to upgrade 
     with database_errors(settings.database_url):
         upgrade(settings.database_url, revision)
     err.print(f"Database is at revision {revision}.")
+
+
+@db_app.command("prune")
+def db_prune() -> None:
+    """Remove personal data past its retention period now (the running bot does it hourly)."""
+    from bot.app.wiring import build_service
+
+    pruned = build_service(Settings()).prune()
+    err.print(f"Pruned {pruned.summary()}; deleted {len(pruned.files)} export files.")

@@ -1,0 +1,98 @@
+"""Retention: what is past its period goes, by the running bot's job and by `db prune`."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+from typer.testing import CliRunner
+
+from bot.app.service import WelfareService
+from bot.domain.calendar import utcnow
+from handlers.cli.main import app
+from handlers.pruner import Pruner
+from storage import exports, staff
+from storage.models import AuditEntry, InboundEvent
+from tests.data_support import delivery, delivery_row, kept_export, volunteer_id
+from tests.helpers import Chat, Clock
+from tests.transcripts import FIRST_PROPOSAL
+
+DAY = timedelta(days=1)
+
+
+def _event_ids(service: WelfareService) -> set[str]:
+    with service.db.begin() as connection:
+        return set(connection.execute(select(InboundEvent.event_id)).scalars())
+
+
+def _old_and_new(service: WelfareService, chat: Chat) -> dict[str, object]:
+    """Store, for each kind of kept data, one row past its period and one within it."""
+    now = service.clock()
+    chat.run(FIRST_PROPOSAL[:3])
+    person = volunteer_id(service, chat.platform, chat.user_id)
+    with service.db.begin() as connection:
+        connection.execute(insert(InboundEvent), [
+            {"platform": "telegram", "event_id": "old", "payload": None,
+             "received_at": now - 31 * DAY, "processed_at": now - 31 * DAY},
+            {"platform": "telegram", "event_id": "stuck", "payload": {"update_id": 1},
+             "received_at": now - 31 * DAY, "processed_at": None},
+            {"platform": "telegram", "event_id": "recent", "payload": None,
+             "received_at": now - 29 * DAY, "processed_at": now - 29 * DAY},
+        ])  # fmt: skip
+        staff.audit(connection, "line:s", "show", {"reference": "CM-2569-00001"}, now - 366 * DAY)
+        staff.audit(connection, "line:s", "show", {"reference": "CM-2570-00001"}, now - 364 * DAY)
+    return {
+        "old_delivery": delivery(service, person, chat.user_id, "sent", now - 91 * DAY),
+        "new_delivery": delivery(service, person, chat.user_id, "sent", now - 89 * DAY),
+        "old_export": kept_export(service, masked=False, at=now - 25 * timedelta(hours=1)),
+        "new_export": kept_export(service, masked=False, at=now - 23 * timedelta(hours=1)),
+    }
+
+
+def _pruned_as_promised(service: WelfareService, made: dict[str, object]) -> None:
+    """Check that each old row went and each new one stayed."""
+    assert {"old", "stuck"}.isdisjoint(_event_ids(service))
+    assert "recent" in _event_ids(service)
+    assert delivery_row(service, made["old_delivery"])["recipient"] == ""  # type: ignore[arg-type]
+    assert delivery_row(service, made["new_delivery"])["recipient"] != ""  # type: ignore[arg-type]
+    old, new = made["old_export"], made["new_export"]
+    with service.db.begin() as connection:
+        kept = exports.tokens(connection)
+        details = connection.execute(select(AuditEntry.detail).order_by(AuditEntry.id))
+        assert [d for (d,) in details] == [{}, {"reference": "CM-2570-00001"}]
+    assert kept == {new["token"]}  # type: ignore[index]
+    assert not _file(service, old).exists()
+    assert _file(service, new).exists()
+
+
+def _file(service: WelfareService, row: object) -> Path:
+    return service.data_dir / exports.relative_path(row["token"], row["kind"])  # type: ignore[index]
+
+
+async def test_the_running_bot_prunes_on_start_and_then_hourly(
+    service: WelfareService, chat: Chat
+) -> None:
+    """Inbound events, deliveries' accounts, audit details and export files past their time."""
+    made = _old_and_new(service, chat)
+    orphan = service.data_dir / "exports" / "gone.csv"
+    orphan.write_text("a file whose export row was erased while it was built")
+    pruner = Pruner(service)
+    pruner.start()
+    await pruner.ran.wait()
+    await pruner.stop()
+    _pruned_as_promised(service, made)
+    assert not orphan.exists()
+
+
+def test_db_prune_prunes_now(
+    service: WelfareService, chat: Chat, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`welfarebot db prune` does the same at once and says what went."""
+    clock.now = utcnow()  # the command's clock is the real one
+    made = _old_and_new(service, chat)
+    monkeypatch.setenv("DATABASE_URL", service.db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("WELFAREBOT_HOME", str(service.data_dir))
+    result = CliRunner().invoke(app, ["db", "prune"])
+    assert result.exit_code == 0, result.output
+    assert "2 inbound events" in result.output
+    _pruned_as_promised(service, made)
