@@ -1,5 +1,6 @@
 """Draws neutral replies as LINE messages: quick replies, Flex choice lists and the review card."""
 
+import re
 import unicodedata
 from typing import Any
 
@@ -48,11 +49,13 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _fit(label: str, limit: int) -> str:
-    """Return a label within a limit: without its leading symbol if that is enough, else cut."""
-    if units(label) <= limit:
-        return label
-    plain = label.lstrip(DECORATION)
-    return plain if units(plain) <= limit else _cut(plain, limit)
+    """Return a label within a limit: without its note in brackets, or its leading symbol,
+    if that is enough; else cut."""
+    short = re.sub(r"\s*\([^)]*\)", "", label)
+    for candidate in (label, short, label.lstrip(DECORATION), short.lstrip(DECORATION)):
+        if units(candidate) <= limit:
+            return candidate
+    return _cut(short.lstrip(DECORATION), limit)
 
 
 def _fits(label: str, limit: int) -> bool:
@@ -161,7 +164,8 @@ def _card_flex(card: Card, actions: list[Button]) -> dict[str, Any]:
 def render(reply: Reply) -> list[Message]:
     """Return the LINE messages for one reply (LINE cannot share contacts, so that goes)."""
     buttons = [b for b in reply.buttons if b.data != SHARE_PHONE]
-    commands = [b for b in buttons if b.data.startswith(("cmd:", "share:"))]
+    # "done" of a multi-select stays in reach as a quick reply, not on a second page to swipe
+    commands = [b for b in buttons if b.data.startswith(("cmd:", "share:", "d:"))]
     choices = [b for b in buttons if b not in commands]
     quick = _quick_reply(commands)
     if reply.card is not None:

@@ -139,7 +139,7 @@ TEXTS: dict[str, str] = {
     "btn.profile": "👤 แก้ไขข้อมูลผู้เสนอ",
     "btn.help": "❓ ช่วยเหลือ",
     "saved": "บันทึกแล้วค่ะ: {value}",
-    "toggle.chosen": "เลือกแล้ว {count} รายการ: {options}",
+    "toggle.chosen": "เลือกแล้ว {count} รายการ: {options}\nกดเลือกเพิ่มได้ หรือกด “เสร็จ” ค่ะ",
     "current": "(คำตอบเดิม: {value})",
     "photo.received": "ได้รับรูปที่ {count}/{max} แล้วค่ะ ส่งเพิ่มได้ หรือกด “เสร็จ”",
     "profile.saved": "บันทึกข้อมูลผู้เสนอแล้ว ขอบคุณค่ะ",
