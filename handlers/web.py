@@ -1,5 +1,6 @@
 """The ASGI web app for webhooks and health checks, served by uvicorn."""
 
+import html
 import logging
 from collections.abc import Sequence
 
@@ -8,11 +9,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from bot.app.service import WelfareService
 from bot.domain.i18n import text
+from storage import exports
 from storage.db import SchemaOutdated, check_schema
 
 log = logging.getLogger(__name__)
@@ -37,20 +39,86 @@ def health_route(database: Engine) -> Route:
     return Route("/healthz", healthz, methods=["GET"])
 
 
-def export_route(service: WelfareService) -> Route:
-    """Return the route that serves chat exports by their token (LINE cannot send files)."""
+# a refusal's page and status: gone or used up is final; the others can be tried again
+_REFUSALS = {
+    "gone": ("desk.export.gone", 404),
+    "used_up": ("export.page.used_up", 410),
+    "busy": ("export.page.busy", 429),
+    "unknown": ("export.page.unknown", 403),
+    "waiting": ("export.page.waiting", 403),
+    "refused": ("export.page.refused", 403),
+}
+_PAGE = (
+    '<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<meta name="robots" content="noindex"><title>welfarebot</title></head>'
+    '<body style="font-family:sans-serif;max-width:32em;margin:2em auto;padding:0 1em">'
+    "<p>{body}</p>{action}</body></html>"
+)
+TICKET_COOKIE = "welfarebot_export"
+
+
+def export_route(service: WelfareService) -> Mount:
+    """Return the routes of chat export links (LINE cannot send files).
+
+    A link alone downloads nothing: the browser asks (a POST, which link previews never send),
+    the officer who made the export allows it in their chat, where the same code shows, and
+    then that browser downloads the file, a few times at most; each download is audited.
+    """
+    language = service.default_language
+
+    def page(key: str, status: int = 200, action: str = "", **values: object) -> HTMLResponse:
+        body = html.escape(text(language, key, **values)).replace("\n", "<br>")
+        content = _PAGE.format(lang=language, body=body, action=action)
+        return HTMLResponse(content, status, headers={"Cache-Control": "no-store"})
+
+    def refused(why: str) -> HTMLResponse:
+        key, status = _REFUSALS[why]
+        return page(key, status)
+
+    def button(label: str, href: str, method: str) -> str:
+        label = html.escape(text(language, label))
+        return f'<form method="{method}" action="{href}"><button>{label}</button></form>'
+
+    async def show(request: Request) -> Response:
+        token = request.path_params["token"]
+        why = service.export_link_state(token)
+        if why is not None:
+            return refused(why)
+        return page("export.page.intro", action=button("export.page.ask", "", "post"))
+
+    async def ask(request: Request) -> Response:
+        token = request.path_params["token"]
+        # on the event loop: the officer's confirmation is handed to the courier from here
+        opened = service.open_export_link(token)
+        if isinstance(opened, str):
+            return refused(opened)
+        ticket, code = opened
+        action = button("export.page.download", f"/exports/{token}/file", "get")
+        response = page("export.page.confirm", action=action, code=code)
+        response.set_cookie(
+            TICKET_COOKIE, ticket, max_age=exports.CONFIRM_MINUTES * 60 * 4,
+            path=f"/exports/{token}", httponly=True, samesite="lax",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+        return response
 
     async def download(request: Request) -> Response:
-        found = service.export_file(request.path_params["token"])
-        if found is None:
-            message = text(service.default_language, "desk.export.gone")
-            return PlainTextResponse(message, status_code=404)
+        token = request.path_params["token"]
+        ticket = request.cookies.get(TICKET_COOKIE, "")
+        found = service.download_export(token, ticket)
+        if isinstance(found, str):
+            return refused(found)
         filename, path = found
         kind = XLSX if filename.endswith(".xlsx") else "text/csv; charset=utf-8"
         headers = {"Cache-Control": "no-store"}
         return FileResponse(path, media_type=kind, filename=filename, headers=headers)
 
-    return Route("/exports/{token}", download, methods=["GET"])
+    return Mount("/exports", routes=[
+        Route("/{token}", show, methods=["GET"]),
+        Route("/{token}", ask, methods=["POST"]),
+        Route("/{token}/file", download, methods=["GET"]),
+    ])  # fmt: skip
 
 
 def create_app(routes: Sequence[BaseRoute], database: Engine) -> Starlette:

@@ -2,6 +2,7 @@
 
 import asyncio
 import io
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from handlers.exporter import Exporter
 from handlers.line.channel import LineChannel
 from handlers.telegram.channel import TelegramChannel
 from handlers.web import export_route
+from storage import staff
 from tests.fakes.line_api import FakeLine
 from tests.fakes.line_api import app as line_app
 from tests.fakes.loopback import serving
@@ -143,27 +145,59 @@ async def test_a_telegram_officer_reaches_a_line_volunteer_who_revises(
                for t in line_fake.texts_to(volunteer.user_id))  # fmt: skip
 
 
-async def test_line_staff_get_a_download_link_that_works_for_a_day(
+async def test_a_line_download_link_works_only_once_its_officer_confirms_in_chat(
     both: Both, line_fake: FakeLine, service: WelfareService, clock: Clock
 ) -> None:
-    """LINE cannot carry files: the export is a link to this server, gone after 24 hours."""
+    """The link asks; the officer allows in chat (a stranger's request is refused); audited."""
     add_proposals(service, [{}])
     officer = LineUser(line_fake, "U" + "b" * 32)
     make_staff(service, officer.user_id, "viewer", platform="line")
     await both.post_line(officer.text("/export csv"))
-    sent = line_fake.texts_to(officer.user_id)[-1]
-    url = sent.split(": ")[-1].strip()
+    url = line_fake.texts_to(officer.user_id)[-1].split(": ")[-1].strip()
     assert url.startswith(f"{PUBLIC}/exports/")
     path = url.removeprefix(PUBLIC)
-    response = await both.http.get(path)
+    shown = await both.http.get(path)  # what a link preview sees: a page, no file, no request
+    assert shown.status_code == 200
+    assert th("export.page.ask") in shown.text
+    assert (await both.http.get(f"{path}/file")).status_code == 403
+
+    asked = await both.http.post(path)
+    await both.courier.idle()
+    code = re.search(r"\b(\d{4})\b", asked.text)
+    assert code is not None
+    question = line_fake.messages_to(officer.user_id)[-1]
+    assert code.group(1) in question["text"]
+    allow, deny = (item["action"]["data"] for item in question["quickReply"]["items"])
+    waiting = await both.http.get(f"{path}/file")
+    assert (waiting.status_code, th("export.page.waiting") in waiting.text) == (403, True)
+
+    async with httpx.AsyncClient(base_url=both.http.base_url) as stranger:
+        await stranger.post(path)
+        await both.courier.idle()
+        theirs = line_fake.messages_to(officer.user_id)[-1]["quickReply"]["items"][1]
+        await both.post_line(officer.postback(theirs["action"]["data"]))
+        assert line_fake.texts_to(officer.user_id)[-1] == th("desk.export.denied")
+        assert (await stranger.get(f"{path}/file")).status_code == 403
+
+    await both.post_line(officer.postback(allow))
+    assert line_fake.texts_to(officer.user_id)[-1] == th("desk.export.allowed")
+    response = await both.http.get(f"{path}/file")
     assert response.status_code == 200
     assert "attachment" in response.headers["content-disposition"]
     assert response.content.decode("utf-8-sig").count("\n") == 2
     assert "สมหญิง" not in response.content.decode("utf-8-sig")  # a viewer's export is masked
+    assert (await both.http.get(f"{path}/file")).status_code == 410, "one download per request"
+    await both.post_line(officer.postback(deny))  # too late: already used
+    with service.db.begin() as connection:
+        downloads = [e for e in staff.audit_entries(connection) if e["action"] == "download"]
+    assert [(e["actor"], e["detail"]["rows"]) for e in downloads] == [
+        (f"line:{officer.user_id}", 1)
+    ]
+
     clock.now += timedelta(hours=25)
     gone = await both.http.get(path)
     assert gone.status_code == 404
-    assert gone.text == th("desk.export.gone")
+    assert th("desk.export.gone") in gone.text
 
 
 async def test_the_sweep_sends_notices_queued_by_another_process(

@@ -36,6 +36,7 @@ from bot.desk.staff_desk import Desk
 from bot.domain.calendar import as_utc, fiscal_year, utcnow
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import (
+    Button,
     Document,
     Input,
     Notice,
@@ -439,6 +440,70 @@ class WelfareService:
         """Delete files of the data directory (once what pointed at them is committed)."""
         for name in names:
             (self.data_dir / name).unlink(missing_ok=True)
+
+    def export_link_state(self, token: str) -> str | None:
+        """Tell why an export link cannot be used ("gone", "used_up"), or None when it can."""
+        with reading(self.db) as connection:
+            found = exports.fetch(connection, token, self.clock())
+        if found is None or not self._export_path(found).exists():
+            return "gone"
+        return "used_up" if found["downloads"] >= exports.MAX_DOWNLOADS else None
+
+    def open_export_link(self, token: str) -> tuple[str, str] | str:
+        """Ask the export's officer in their chat to confirm a browser's download request.
+
+        Returns the browser's ticket and the code both see, or why not ("gone", "used_up",
+        "busy" when several requests already wait).
+        """
+        now = self.clock()
+        language = self.desk.language
+        with self.transaction() as connection:
+            found = exports.fetch(connection, token, now)
+            if found is None:
+                return "gone"
+            if found["downloads"] >= exports.MAX_DOWNLOADS:
+                return "used_up"
+            opened = exports.open_link(connection, found, now)
+            if opened is None:
+                return "busy"
+            download_id, ticket, code = opened
+            ask = Reply(
+                text(language, "desk.export.confirm", filename=found["filename"], code=code),
+                (Button(text(language, "desk.btn.allow"), f"s:dl:{download_id}:yes"),
+                 Button(text(language, "desk.btn.deny"), f"s:dl:{download_id}:no")),
+            )  # fmt: skip
+            notice = self.queue(connection, Notice(found["platform"], found["recipient"], (ask,)))
+        if self.on_outbox is not None:
+            self.on_outbox(notice)
+        return ticket, code
+
+    def download_export(self, token: str, ticket: str) -> tuple[str, Path] | str:
+        """Hand over an export to a browser whose request its officer allowed; audit it.
+
+        Returns the file's name and path, or why not ("gone", "used_up", "unknown" for a
+        browser that never asked, "waiting" for confirmation, "refused").
+        """
+        now = self.clock()
+        with self.transaction() as connection:
+            found = exports.fetch(connection, token, now)
+            if found is None:
+                return "gone"
+            opening = exports.ticket(connection, found["id"], ticket) if ticket else None
+            if opening is None:
+                return "unknown"
+            if opening["refused_at"] is not None:
+                return "refused"
+            if opening["approved_at"] is None:
+                return "waiting"
+            if not exports.use(connection, found["id"], opening["id"], now):
+                return "used_up"
+            staff.audit(connection, found["created_by"], "download",
+                        {"file": found["filename"], "rows": found["rows"],
+                         "download": found["downloads"] + 1}, now)  # fmt: skip
+        return found["filename"], self._export_path(found)
+
+    def _export_path(self, found: Any) -> Path:
+        return export_path(self.data_dir, found["token"], found["kind"])
 
     def export_file(self, token: str) -> tuple[str, Path] | None:
         """Return the name and path of a chat export still kept, or None."""

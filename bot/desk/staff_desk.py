@@ -329,7 +329,8 @@ class Desk:
             return self._web_press(connection, row, kind, arg)
         saved = ProposalFilter.from_json(desk.get("filter"))
         needs = {"list": "proposals", "more": "proposals", "show": "show", "stats": "stats",
-                 "exp": "export", "st": "review", "nocomment": "review"}  # fmt: skip
+                 "exp": "export", "st": "review", "nocomment": "review",
+                 "dl": "export"}  # fmt: skip
         if kind not in needs or not officer.may(needs[kind]):
             return None
         if kind == "list":
@@ -342,6 +343,12 @@ class Desk:
             return self._stats(connection, officer, ProposalFilter())
         if kind == "exp" and arg in ("csv", "xlsx"):
             return self._export(connection, row, saved, arg)
+        if kind == "dl":
+            number, _, answer = arg.partition(":")
+            if number.isdigit() and answer in ("yes", "no"):
+                allow = answer == "yes"
+                if exports.answer(connection, int(number), officer.actor, allow, self.clock()):
+                    return self._say("desk.export.allowed" if allow else "desk.export.denied")
         if kind == "st":
             reference, _, status = arg.rpartition(":")
             if status in review.SETTABLE:

@@ -382,7 +382,27 @@ TEXTS: dict[str, str] = {
     "desk.export.preparing": "Preparing the export; it comes to this chat when it is ready.",
     "desk.export.failed": "The export could not be made; please try again.",
     "desk.export.ready": "Export of {count} proposals.",
-    "desk.export.link": "Download (within 24 hours): {url}",
+    "desk.export.link": "Download (within 24 hours; you confirm in this chat first): {url}",
+    "desk.export.confirm": (
+        "Someone asked to download {filename} from your link, code {code}.\n"
+        "If it is you and the web page shows the same code, press “Allow”."
+    ),
+    "desk.btn.allow": "✅ Allow",
+    "desk.btn.deny": "Not me",
+    "desk.export.allowed": "Allowed. Press “Download” on the web page.",
+    "desk.export.denied": "Refused. Whoever opened that link cannot download it.",
+    "export.page.intro": "An export of proposals: press the button, then confirm in your chat with the bot.",
+    "export.page.ask": "Ask to download",
+    "export.page.confirm": (
+        "A request went to your chat, code {code}.\n"
+        "Press “Allow” there, then come back and press “Download”."
+    ),
+    "export.page.download": "Download",
+    "export.page.waiting": "Not confirmed in the chat yet. Press “Allow” there and try again.",
+    "export.page.refused": "This request was refused in the chat.",
+    "export.page.unknown": "This browser has not asked to download yet; open the link from the chat again.",
+    "export.page.used_up": "This link has been used its number of times; please export again in the chat.",
+    "export.page.busy": "Several requests are waiting for confirmation; confirm in the chat first.",
     "desk.export.gone": "This file has expired; please export again in the chat.",
     "desk.export.no_link": "LINE cannot send files and PUBLIC_URL is not set for a download link; use Telegram or `welfarebot proposals export`.",
     "desk.joined": "Welcome: you are now a {role}.",
