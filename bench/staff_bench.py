@@ -10,6 +10,7 @@ then times the desk's real queries and a streamed export of 100,000 rows in a ch
 """
 
 import argparse
+import functools
 import json
 import platform
 import random
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.domain.calendar import fiscal_year  # noqa: E402
+from bot.domain.normalize import search_form  # noqa: E402
 from bot.domain.proposal_filter import ProposalFilter  # noqa: E402
 from bot.domain.province import load_province  # noqa: E402
 from bot.domain.questionnaire import SUBGROUPS, TARGET_GROUPS  # noqa: E402
@@ -49,6 +51,12 @@ RARE = "ดินถล่ม"  # in one proposal of 5,000
 STATUS_WEIGHTS = (40, 20, 20, 8, 7, 5)
 BATCH = 20_000
 RUNS = 40
+
+
+@functools.cache
+def indexed(problem: str) -> str:
+    """Return a seeded proposal's search text (a few hundred distinct problems)."""
+    return search_form(problem, "ขอให้หน่วยงานท้องถิ่นลงพื้นที่ช่วยเหลือ", "หมู่ 3")
 
 
 def seed(url: str, count: int, volunteers: int) -> None:
@@ -89,6 +97,7 @@ def seed(url: str, count: int, volunteers: int) -> None:
                 "help_received": "none", "solution": "ขอให้หน่วยงานท้องถิ่นลงพื้นที่ช่วยเหลือ",
                 "responsible": ["local_admin"], "responsible_other": None, "urgency": "urgent",
                 "status": status, "submitted_at": submitted, "updated_at": submitted,
+                "search_text": indexed(problem),
             })  # fmt: skip
             if status != "received" and i % 10 == 0:
                 history.append({"proposal_id": i + 1, "from_status": "received",

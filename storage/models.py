@@ -105,6 +105,8 @@ class Proposal(Base):
     responsible: Mapped[list[Any]]
     responsible_other: Mapped[str | None] = mapped_column(String(200))
     urgency: Mapped[str] = mapped_column(String(16))
+    # title, problem, solution and place as keyword search sees them (storage/search.py)
+    search_text: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="received")
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -6,10 +6,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, false, func, select
 from sqlalchemy.engine import RowMapping
 
 from bot.domain.calendar import BANGKOK
+from bot.domain.normalize import search_form
 from bot.domain.proposal_filter import ProposalFilter
 from storage import photos, search, totals
 from storage.models import Proposal, ProposalTotal, StatusChange, Volunteer
@@ -63,11 +64,7 @@ def _keyword(word: str) -> ColumnElement[bool]:
     """Return the condition for a keyword without an index: a reference, or LIKE on texts."""
     if REFERENCE.match(word):
         return P.reference == word.upper()
-    return or_(
-        P.problem.icontains(word, autoescape=True),
-        P.solution.icontains(word, autoescape=True),
-        P.location_text.icontains(word, autoescape=True),
-    )
+    return P.search_text.icontains(search_form(word), autoescape=True)
 
 
 def _matching(
@@ -78,7 +75,7 @@ def _matching(
     With a keyword and SQLite's trigram index the index drives the query (joined, not
     IN (…)), so the newest matches stream out in id order and a page stops early.
     """
-    word = (found.keyword or "").strip()
+    word = search_form((found.keyword or "").strip())
     if not search.usable(word) or REFERENCE.match(word) or not search.has_fts(connection):
         return select(*columns).where(*conditions(found, scope)), P.id
     hits = search.fts_table()

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.domain.counts import Count, stored_count
+from bot.domain.normalize import search_form
 from storage import totals
 from storage.models import (
     Proposal,
@@ -93,6 +94,12 @@ def proposal_fields(answers: dict[str, Any]) -> dict[str, Any]:
         "responsible": list(answers["responsible"]),
         "responsible_other": answers.get("responsible_other"),
         "urgency": answers["urgency"],
+        "search_text": search_form(
+            answers.get("title"),
+            answers["problem"],
+            answers["solution"],
+            place if isinstance(place, str) else None,
+        ),
     }
 
 

@@ -2,19 +2,30 @@
 
 Thai is written without spaces between words, so a word index would miss most searches;
 trigram indexes find any substring of three or more characters, like LIKE '%…%' but without
-reading every proposal.
+reading every proposal. What is indexed is each proposal's search_text: its problem, solution
+and place with Thai vowels and tone marks in one order (bot.domain.normalize.search_form), so
+a keyword typed in another order still matches.
 """
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, TableClause, TextClause, column, table, text
 
 log = logging.getLogger(__name__)
 FTS = "proposals_fts"
-COLUMNS = ("problem", "solution", "location_text")
-TRIGRAM_INDEXES = tuple(f"ix_proposals_{name}_trgm" for name in COLUMNS)
+COLUMNS = ("search_text",)
+# what revisions 0002 to 0005 indexed, one column each
+LEGACY_COLUMNS = ("problem", "solution", "location_text")
 MIN_LENGTH = 3  # a trigram index cannot find anything shorter
+
+
+def _trigram_index(name: str) -> str:
+    return f"ix_proposals_{name}_trgm"
+
+
+TRIGRAM_INDEXES = tuple(_trigram_index(name) for name in (*LEGACY_COLUMNS, *COLUMNS))
 
 
 def is_search_object(name: str | None) -> bool:
@@ -22,10 +33,10 @@ def is_search_object(name: str | None) -> bool:
     return bool(name) and (str(name).startswith(FTS) or name in TRIGRAM_INDEXES)
 
 
-def _sqlite_statements() -> list[str]:
-    cols = ", ".join(COLUMNS)
-    new = ", ".join(f"new.{c}" for c in COLUMNS)
-    old = ", ".join(f"old.{c}" for c in COLUMNS)
+def _sqlite_statements(columns: Sequence[str]) -> list[str]:
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
     forget = f"INSERT INTO {FTS}({FTS}, rowid, {cols}) VALUES ('delete', old.id, {old});"
     learn = f"INSERT INTO {FTS}(rowid, {cols}) VALUES (new.id, {new});"
     return [
@@ -39,14 +50,14 @@ def _sqlite_statements() -> list[str]:
     ]
 
 
-def create(connection: Connection) -> None:
+def create(connection: Connection, columns: Sequence[str] = COLUMNS) -> None:
     """Create the search indexes the database supports (none: searches scan instead)."""
     if connection.dialect.name == "sqlite":
         if sqlite3.sqlite_version_info < (3, 34, 0):
             log.warning("SQLite %s has no trigram search; keyword search will scan",
                         sqlite3.sqlite_version)  # fmt: skip
             return
-        for statement in _sqlite_statements():
+        for statement in _sqlite_statements(columns):
             connection.exec_driver_sql(statement)
     elif connection.dialect.name == "postgresql":
         try:
@@ -55,14 +66,14 @@ def create(connection: Connection) -> None:
         except Exception:
             log.warning("pg_trgm is not available; keyword search will scan")
             return
-        for name, index in zip(COLUMNS, TRIGRAM_INDEXES, strict=True):
+        for name in columns:
             connection.exec_driver_sql(
-                f"CREATE INDEX {index} ON proposals USING gin ({name} gin_trgm_ops)"
+                f"CREATE INDEX {_trigram_index(name)} ON proposals USING gin ({name} gin_trgm_ops)"
             )
 
 
 def drop(connection: Connection) -> None:
-    """Drop the search indexes."""
+    """Drop the search indexes (of any revision)."""
     if connection.dialect.name == "sqlite":
         for suffix in ("_insert", "_delete", "_update"):
             connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {FTS}{suffix}")

@@ -253,7 +253,8 @@ def test_keyword_search_finds_thai_substrings_and_follows_changes(
         connection.execute(
             update(Proposal)
             .where(Proposal.reference == references[1])
-            .values(problem="น้ำป่าไหลหลากเข้าหมู่บ้าน")
+            # as a revision stores it (storage/repositories.py keeps search_text with the texts)
+            .values(problem="น้ำป่าไหลหลากเข้าหมู่บ้าน", search_text="น้ำป่าไหลหลากเข้าหมู่บ้าน")
         )
     assert "ทั้งหมด 1 รายการ" in chat.send("/proposals น้ำป่า")[0].text
     assert th("desk.list.none", filter="“ลำพัง”") == chat.send("/proposals ลำพัง")[0].text

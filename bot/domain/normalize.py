@@ -5,6 +5,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import regex
+from pythainlp.util import normalize as thai_normalize
 
 THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
 _DIGIT_TABLE = str.maketrans(THAI_DIGITS, "0123456789")
@@ -101,3 +102,13 @@ def count_words(text: str) -> int:
     from pythainlp.tokenize import word_tokenize  # imported on first use: it loads a dictionary
 
     return sum(1 for word in word_tokenize(text) if has_letters(word) or word.strip().isdigit())
+
+
+def search_form(*texts: str | None) -> str:
+    """Return texts as search indexes and matches them: Thai marks in one order, one per line.
+
+    Phones and keyboards leave vowels and tone marks in different orders that look the same
+    ("น" + "ำ" + "้" and "น้ำ"); PyThaiNLP's normaliser puts them in the standard order and
+    drops zero-width characters, repeated marks and doubled spaces.
+    """
+    return "\n".join(thai_normalize(unicodedata.normalize("NFC", t)) for t in texts if t)

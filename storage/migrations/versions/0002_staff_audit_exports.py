@@ -80,7 +80,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_proposals_status_id", ["status", "id"], unique=False)
         batch_op.create_index("ix_proposals_year_id", ["fiscal_year", "id"], unique=False)
 
-    search.create(op.get_bind())
+    search.create(op.get_bind(), search.LEGACY_COLUMNS)
 
 
 def downgrade() -> None:
