@@ -110,6 +110,15 @@ def create_invite(
     return code
 
 
+def find_invite(connection: Connection, code: str, now: datetime) -> RowMapping | None:
+    """Return the unused, unexpired invitation a code names, without using it."""
+    c = StaffInvite.__table__.c
+    query = select(StaffInvite.__table__).where(
+        c.code_hash == _hash(code), c.used_at.is_(None), c.expires_at > now
+    )
+    return connection.execute(query).mappings().first()
+
+
 def redeem_invite(
     connection: Connection, code: str, platform: str, user_id: str, now: datetime
 ) -> RowMapping | None:

@@ -228,7 +228,7 @@ def test_the_cli_creates_previews_schedules_lists_reports_and_cancels(
         return result.output
 
     created = run("create", "--text", "ประชุมวันศุกร์", "--to", "telegram", "--at",
-                  "1/12/2569 09:00", "--every", "weekly")  # fmt: skip
+                  "1/12/2579 09:00", "--every", "weekly")  # fmt: skip
     assert "Telegram 2 คน, LINE 0 คน" in created
     assert "welfarebot broadcast send 1" in created
     assert "ทุกสัปดาห์" in run("preview", "1")

@@ -125,16 +125,16 @@ def test_the_last_administrator_stays_in_chat_and_in_the_terminal(
     service: WelfareService,
 ) -> None:
     """Neither removing nor demoting the only administrator works, from chat or the CLI."""
-    admin = make_staff(service, "a", "admin", platform="telegram")
-    admin.send("/staff add telegram a viewer")
+    admin = make_staff(service, "101", "admin", platform="telegram")
+    admin.send("/staff add telegram 101 viewer")
     assert admin.last == th("desk.staff.last_admin")
-    code, output = cli(service, "staff", "add", "telegram", "a", "staff")
+    code, output = cli(service, "staff", "add", "telegram", "101", "staff")
     assert code == 1
     assert th("desk.staff.last_admin") in output
-    code, output = cli(service, "staff", "remove", "telegram", "a")
+    code, output = cli(service, "staff", "remove", "telegram", "101")
     assert code == 1
     assert th("desk.staff.last_admin") in output
-    admin.send("/staff add telegram b admin")
-    assert cli(service, "staff", "remove", "telegram", "a")[0] == 0
+    admin.send("/staff add telegram 102 admin")
+    assert cli(service, "staff", "remove", "telegram", "101")[0] == 0
     with service.db.begin() as connection:
-        assert [m["platform_user_id"] for m in staff.members(connection)] == ["b"]
+        assert [m["platform_user_id"] for m in staff.members(connection)] == ["102"]

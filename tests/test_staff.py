@@ -267,3 +267,36 @@ def test_a_long_list_says_more_than_a_thousand(service: WelfareService) -> None:
     chat = make_staff(service, "s", "staff")
     assert "ทั้งหมด 1,000+ รายการ" in chat.send("/proposals")[0].text
     assert "1,001" in chat.send("/stats")[0].text
+
+
+def _invite(admin: Chat, role: str) -> str:
+    """Return the code an administrator's /invite gives."""
+    return admin.send(f"/invite {role}")[0].text.split(": ")[1].split("\n")[0]
+
+
+def test_a_lower_role_code_asks_before_it_lowers_a_role(service: WelfareService) -> None:
+    """An administrator sending a viewer's code is asked; keeping is the default, changing works."""
+    boss = make_staff(service, "boss", "admin")
+    other = make_staff(service, "other", "admin")
+    code = _invite(other, "viewer")
+    asked = boss.send(f"/join {code}")[0]
+    assert asked.text == th("desk.join.lower", current=th("role.admin"), role=th("role.viewer"))
+    keep, lower = {b.label: b for b in asked.buttons}, asked.buttons[0]
+    assert th("role.admin") in boss.send(Press(keep[th("desk.join.btn.keep")].data))[0].text
+    with service.db.begin() as connection:
+        assert staff.find(connection, "terminal", "boss")["role"] == "admin"  # type: ignore[index]
+    assert boss.send(Press(lower.data))[0].text == th("desk.joined", role=th("role.viewer"))
+    with service.db.begin() as connection:
+        assert staff.find(connection, "terminal", "boss")["role"] == "viewer"  # type: ignore[index]
+
+
+def test_a_lower_role_code_never_removes_the_last_administrator(service: WelfareService) -> None:
+    """The only administrator cannot become a viewer by a code, not even by confirming."""
+    boss = make_staff(service, "boss", "admin")
+    code = _invite(boss, "viewer")
+    assert boss.send(f"/join {code}")[0].text == th("desk.staff.last_admin")
+    assert boss.send(Press(f"s:join:{code}"))[0].text == th("desk.staff.last_admin")
+    with service.db.begin() as connection:
+        assert staff.find(connection, "terminal", "boss")["role"] == "admin"  # type: ignore[index]
+    newcomer = Chat(service, "new")
+    assert newcomer.send(f"/join {code}")[0].text == th("desk.joined", role=th("role.viewer"))

@@ -10,7 +10,6 @@ from bot.domain.i18n import LANGUAGES
 from bot.domain.province import known_provinces
 from bot.domain.schedule import QuietHours
 
-LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")
 # what Telegram accepts as a webhook's secret_token
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -23,12 +22,7 @@ def admin_problems(admins: str) -> list[str]:
             continue
         platform, _, user_id = entry.partition(":")
         platform, user_id = platform.strip(), user_id.strip()
-        fine = (
-            (platform == "telegram" and user_id.isascii() and user_id.isdigit())
-            or (platform == "line" and LINE_USER_ID.fullmatch(user_id) is not None)
-            or (platform in platforms.ALL and platform not in platforms.MESSAGING and user_id)
-        )
-        if not fine:
+        if not platforms.valid_user_id(platform, user_id):
             found.append(
                 f"ADMINS: {entry!r} is not platform:user_id; write e.g. telegram:12345 "
                 "(a Telegram user id is a number) or line:U… (U and 32 hex digits), "

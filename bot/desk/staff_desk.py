@@ -15,7 +15,7 @@ from sqlalchemy.engine import RowMapping
 
 from bot.desk import members, review, views
 from bot.desk.broadcasts import BroadcastDesk
-from bot.domain import platforms
+from bot.domain import platforms, roles
 from bot.domain.calendar import to_bangkok
 from bot.domain.i18n import text
 from bot.domain.messages import Button, Input, Notice, Press, Reply, Text
@@ -151,8 +151,23 @@ class Desk:
         return DeskTurn([Reply(text(self.language, key, **values))])
 
     def _join(
-        self, connection: Connection, platform: str, user_id: str, code: str
+        self,
+        connection: Connection,
+        platform: str,
+        user_id: str,
+        code: str,
+        confirmed: bool = False,
     ) -> DeskTurn | None:
+        """Make the sender staff with an invitation's role; a lower role than theirs is asked."""
+        invite = staff.find_invite(connection, code, self.clock())
+        if invite is None:
+            return None
+        current = staff.find(connection, platform, user_id)
+        if current is not None and roles.lower(invite["role"], current["role"]):
+            if members.leaves_no_admin(connection, platform, user_id, invite["role"]):
+                return self._say("desk.staff.last_admin")
+            if not confirmed:
+                return DeskTurn([self._ask_lower(current["role"], invite["role"], code)])
         invite = staff.redeem_invite(connection, code, platform, user_id, self.clock())
         if invite is None:
             return None
@@ -161,6 +176,16 @@ class Desk:
         staff.audit(connection, officer.actor, "join", {"role": invite["role"]}, self.clock())
         return DeskTurn([Reply(text(self.language, "desk.joined", role=role)),
                          views.help_card(self.language, officer)])  # fmt: skip
+
+    def _ask_lower(self, current: str, offered: str, code: str) -> Reply:
+        """Ask a staff member whether an invitation may lower their role."""
+        now, then = (text(self.language, f"role.{r}") for r in (current, offered))
+        buttons = (
+            Button(text(self.language, "desk.join.btn.lower", role=then),
+                   f"s:join:{code.strip().upper()}"),
+            Button(text(self.language, "desk.join.btn.keep"), "s:joinkeep"),
+        )  # fmt: skip
+        return Reply(text(self.language, "desk.join.lower", current=now, role=then), buttons)
 
     def _web_link(self, connection: Connection, platform: str, user_id: str) -> Reply:
         """Return a one-time link that signs this officer in to the web desk."""
@@ -327,6 +352,11 @@ class Desk:
             return DeskTurn(replies or [Reply(text(self.language, "err.stale"))])
         if kind in ("web", "endweb"):
             return self._web_press(connection, row, kind, arg)
+        if kind == "join":
+            joined = self._join(connection, row["platform"], row["platform_user_id"], arg, True)
+            return joined or self._say("err.stale")
+        if kind == "joinkeep":
+            return self._say("desk.join.kept", role=text(self.language, f"role.{row['role']}"))
         saved = ProposalFilter.from_json(desk.get("filter"))
         needs = {"list": "proposals", "more": "proposals", "show": "show", "stats": "stats",
                  "exp": "export", "st": "review", "nocomment": "review",

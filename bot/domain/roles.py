@@ -5,6 +5,12 @@ from dataclasses import dataclass, field
 ADMIN, STAFF, FACILITATOR, VIEWER = "admin", "staff", "facilitator", "viewer"
 ROLES = (ADMIN, STAFF, FACILITATOR, VIEWER)
 
+
+def lower(role: str, than: str) -> bool:
+    """Tell whether a role has fewer rights than another (ROLES runs from most to fewest)."""
+    return ROLES.index(role) > ROLES.index(than)
+
+
 READ = frozenset({"desk", "proposals", "show", "stats", "export"})
 WRITE = READ | {"review"}
 STAFF_COMMANDS = ("desk", "proposals", "show", "stats", "export", "review", "staff", "invite",

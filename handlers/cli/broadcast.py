@@ -57,6 +57,10 @@ def create(
     every: str | None = typer.Option(None, "--every", help="daily, weekly or monthly"),
 ) -> None:
     """Write a broadcast as a draft and show who would get it (nothing is sent yet)."""
+    if not message.strip():
+        raise typer.BadParameter("the message is empty", param_hint="--text")
+    if message_en is not None and not message_en.strip():
+        raise typer.BadParameter("the message is empty", param_hint="--text-en")
     settings = Settings()
     service = build_service(settings)
     audience, unknown = parse_audience(to, service.province)
@@ -73,6 +77,8 @@ def create(
             )
         moment = when[0]
     now = service.clock()
+    if moment is not None and moment < now:
+        raise typer.BadParameter(f"{at!r} is in the past", param_hint="--at")
     with service.db.begin() as connection:
         broadcast_id = broadcasts.create(connection, actor(), message, message_en, audience,
                                          moment or now, every, now)  # fmt: skip

@@ -1,6 +1,7 @@
 """`welfarebot proposals …` and `welfarebot report`: staff queries, review and exports."""
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from bot.domain.proposal_filter import (
 from bot.domain.province import load_province
 from bot.reports.exports import write_csv, write_xlsx
 from bot.reports.fiscal_report import write_report
+from handlers.cli.arguments import output_file
 from handlers.cli.staff import actor, terminal_officer
 from storage import proposal_queries as queries
 from storage import staff
@@ -47,7 +49,17 @@ SINCE = typer.Option(None, "--from", help="Sent on or after (d/m/2569 or 2026-10
 UNTIL = typer.Option(None, "--to", help="Sent on or before (d/m/2569 or 2026-12-31)")
 KEYWORD = typer.Option(None, "--keyword", "-k", help="Words in the problem, solution or place")
 WHERE = typer.Option(None, "--where", "-w", help="Filter words as typed in chat")
-FORMAT = typer.Option("table", "--format", "-f", help="table or json")
+FORCE = typer.Option(False, "--force", help="Overwrite the file if it exists")
+
+
+class Format(StrEnum):
+    """How results are printed."""
+
+    table = "table"
+    json = "json"
+
+
+FORMAT = typer.Option(Format.table, "--format", "-f", help="table or json")
 
 
 def build_filter(options: tuple[Any, ...], province_code: str) -> ProposalFilter:
@@ -75,6 +87,9 @@ def build_filter(options: tuple[Any, ...], province_code: str) -> ProposalFilter
             if day is None:
                 raise typer.BadParameter(f"{value!r} is not a date (d/m/2569 or 2026-10-01)")
             days[name] = day
+    start, end = days.get("submitted_from"), days.get("submitted_to")
+    if start is not None and end is not None and start > end:
+        raise typer.BadParameter(f"{since!r} is after --to {until!r}", param_hint="--from")
     chosen_year = year_of(year) if year else base.fiscal_year
     if year and chosen_year is None:
         raise typer.BadParameter(f"{year!r} is not a fiscal year such as 2570")
@@ -103,8 +118,8 @@ def _json(value: Any) -> None:
 def list_proposals(
     groups: list[str] = GROUP, districts: list[str] = DISTRICT, statuses: list[str] = STATUS,
     year: str | None = YEAR, since: str | None = SINCE, until: str | None = UNTIL,
-    keyword: str | None = KEYWORD, where: str | None = WHERE, output: str = FORMAT,
-    limit: int = typer.Option(20, help="How many, newest first"),
+    keyword: str | None = KEYWORD, where: str | None = WHERE, output: Format = FORMAT,
+    limit: int = typer.Option(20, min=1, max=10_000, help="How many, newest first"),
 ) -> None:  # fmt: skip
     """List the newest matching proposals."""
     service, found = _service_and_filter(groups, districts, statuses, year, since, until,
@@ -123,6 +138,11 @@ def list_proposals(
                              total=f"{total:,}"))  # fmt: skip
     for column in ("col.reference", "col.submitted_at", "col.status", "label.target_group",
                    "label.district", "label.people_affected", "label.problem"):  # fmt: skip
+        if column == "col.reference":
+            # a reference is copied to open or review a proposal: never wrapped or cut
+            widest = max((len(r["reference"]) for r in rows), default=0)
+            table.add_column(text(LANGUAGE, column), no_wrap=True, min_width=widest)
+            continue
         table.add_column(text(LANGUAGE, column))
     for r in rows:
         table.add_row(r["reference"], format_date(r["submitted_at"], LANGUAGE),
@@ -137,7 +157,7 @@ PHOTOS = typer.Option(None, "--photos", help="Also write the proposal's photos t
 
 
 @app.command("show")
-def show(reference: str, output: str = FORMAT, photos: Path | None = PHOTOS) -> None:
+def show(reference: str, output: Format = FORMAT, photos: Path | None = PHOTOS) -> None:
     """Show one proposal in full, with its history (and its photos to a folder)."""
     from bot.desk.views import proposal
     from bot.domain.roles import ADMIN, Officer
@@ -189,7 +209,7 @@ def _write_photos(
 def stats(
     groups: list[str] = GROUP, districts: list[str] = DISTRICT, statuses: list[str] = STATUS,
     year: str | None = YEAR, since: str | None = SINCE, until: str | None = UNTIL,
-    keyword: str | None = KEYWORD, where: str | None = WHERE, output: str = FORMAT,
+    keyword: str | None = KEYWORD, where: str | None = WHERE, output: Format = FORMAT,
 ) -> None:  # fmt: skip
     """Count proposals and people affected by target group and district."""
     service, found = _service_and_filter(groups, districts, statuses, year, since, until,
@@ -218,11 +238,10 @@ def export(
     year: str | None = YEAR, since: str | None = SINCE, until: str | None = UNTIL,
     keyword: str | None = KEYWORD, where: str | None = WHERE,
     masked: bool = typer.Option(False, "--masked", help="Hide names and phone numbers"),
+    force: bool = FORCE,
 ) -> None:  # fmt: skip
     """Export matching proposals for Excel (streamed: any number of rows)."""
-    kind = output.suffix.lower().lstrip(".")
-    if kind not in ("csv", "xlsx"):
-        raise typer.BadParameter("the file must end in .csv or .xlsx")
+    kind = output_file(output, ("csv", "xlsx"), force, "OUTPUT")
     service, found = _service_and_filter(groups, districts, statuses, year, since, until,
                                          keyword, where)  # fmt: skip
     with (
@@ -284,13 +303,16 @@ def set_status(
 def report(
     year: str = typer.Option(..., "--fiscal-year", "-y", help="Fiscal year, e.g. 2570"),
     output: Path | None = typer.Option(None, "--output", "-o", help="File to write (.xlsx)"),
+    force: bool = FORCE,
 ) -> None:
     """Write the fiscal-year provincial report: a summary with a chart, a sheet per group."""
     chosen = year_of(year)
     if chosen is None:
         raise typer.BadParameter(f"{year!r} is not a fiscal year such as 2570")
-    service = build_service(Settings())
-    target = output or Path(f"report-{service.province.code}-{chosen}.xlsx")
+    settings = Settings()
+    target = output or Path(f"report-{settings.province}-{chosen}.xlsx")
+    output_file(target, ("xlsx",), force, "--output")
+    service = build_service(settings)
     with reading(service.db) as connection:
         numbers = write_report(connection, str(target), chosen, service.province)
     with service.db.begin() as connection:

@@ -13,6 +13,7 @@ from bot.desk import members
 from bot.desk.staff_desk import parse_groups
 from bot.domain import platforms
 from bot.domain.i18n import text
+from bot.domain.platforms import valid_user_id
 from bot.domain.roles import ADMIN, FACILITATOR, ROLES, Officer
 from storage import staff
 
@@ -32,9 +33,20 @@ def terminal_officer() -> Officer:
     return Officer(actor(), ADMIN)
 
 
-def _check(platform: str, role: str | None = None, groups: tuple[str, ...] = ()) -> None:
+def _check(
+    platform: str,
+    role: str | None = None,
+    groups: tuple[str, ...] = (),
+    user_id: str | None = None,
+) -> None:
     if platform not in platforms.ALL:
         raise typer.BadParameter(f"platform must be one of {', '.join(platforms.ALL)}")
+    if user_id is not None and not valid_user_id(platform, user_id):
+        raise typer.BadParameter(
+            f"{user_id!r} is not a {platform} user id (Telegram: a number; LINE: U and 32 hex "
+            "digits, as the bot's /desk shows it)",
+            param_hint="USER_ID",
+        )
     if role is not None and role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
     if role == FACILITATOR and not groups:
@@ -51,7 +63,7 @@ def add(
 ) -> None:
     """Add a staff member (or change their role)."""
     chosen = parse_groups([groups]) if groups else ()
-    _check(platform, role, chosen)
+    _check(platform, role, chosen, user_id)
     service = build_service(Settings())
     with service.db.begin() as connection:
         changed = members.put(connection, platform, user_id, role, chosen, actor(),
