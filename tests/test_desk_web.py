@@ -3,16 +3,19 @@
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from bot.app.photos import PhotoKeeper
 from bot.app.service import WelfareService
-from bot.domain.messages import Press
+from bot.domain.messages import Photo, Press
 from storage import desk_logins, staff
 from storage import proposal_queries as queries
 from storage.models import Volunteer
+from storage.photo_files import PhotoFiles
 from tests.desk_web_support import (
     ORIGIN,
     ROLES,
@@ -25,6 +28,7 @@ from tests.desk_web_support import (
 )
 from tests.helpers import Chat, Clock, th
 from tests.staff_support import add_proposals, make_staff
+from tests.test_photos import AFTER_PHOTO, BEFORE_PHOTO, JPEG
 
 EVERYONE = [*ROLES, "volunteer", "anonymous"]
 READERS = set(ROLES)
@@ -436,3 +440,29 @@ def test_an_administrator_invites_changes_and_removes_staff(service: WelfareServ
     log = browser.get("/desk/audit?action=staff_remove").text
     assert "terminal:v1" in log
     assert "web_login" not in log
+
+
+def test_a_proposal_shows_its_kept_photos_only_to_those_who_may_see_it(
+    service: WelfareService, tmp_path: Path, clock: Clock
+) -> None:
+    service.photos = PhotoKeeper(service.db, PhotoFiles(tmp_path / "media"), 1_000_000, clock)
+    Chat(service, user_id="vol").run([*BEFORE_PHOTO, Photo("a"), Photo("b"), *AFTER_PHOTO])
+    due = service.photos.pending("terminal", "a")
+    assert due is not None
+    assert service.photos.keep(due, JPEG) == "stored"
+    browser = officer(service, "staff")
+    page = browser.get("/desk/proposals/CM-2570-00001").text
+    assert 'src="/desk/proposals/CM-2570-00001/photos/0"' in page
+    assert th("web.show.photos_waiting", count=1) in page
+    photo = browser.get("/desk/proposals/CM-2570-00001/photos/0")
+    assert photo.status_code == 200
+    assert photo.headers["content-type"] == "image/jpeg"
+    assert photo.content == JPEG
+    assert browser.get("/desk/proposals/CM-2570-00001/photos/1").status_code == 404  # pending
+    with service.db.begin() as connection:
+        group = queries.by_reference(connection, "CM-2570-00001")["target_group"]  # type: ignore[index]
+    other = next(g for g in ("elderly", "children_youth") if g != group)
+    make_staff(service, "outsider", "facilitator", (other,))
+    outsider = client(service)
+    sign_in(service, outsider, "outsider")
+    assert outsider.get("/desk/proposals/CM-2570-00001/photos/0").status_code == 404

@@ -23,6 +23,7 @@ from bot.reports.exports import csv_chunks, write_xlsx
 from handlers.desk_web.site import DeskWeb, Visit
 from storage import proposal_queries as queries
 from storage.db import reading
+from storage.photos import STORED
 
 PAGE = 50
 # a list counts this far and then says "more than"; exact counts come from the running totals
@@ -100,6 +101,11 @@ class ProposalPages:
             Route("/desk/proposals/export.{kind}", page(self.export, "export"), methods=["GET"]),
             Route("/desk/proposals/{reference}", page(self.one, "show"), methods=["GET"]),
             Route(
+                "/desk/proposals/{reference}/photos/{n:int}",
+                page(self.photo, "show"),
+                methods=["GET"],
+            ),
+            Route(
                 "/desk/proposals/{reference}/status", page(self.status, "review"), methods=["POST"]
             ),
         ]
@@ -150,11 +156,29 @@ class ProposalPages:
         return self.web.show(
             visit, "proposal.html", p=found, name=name, phone=phone, others=others,
             answers=answers, settable=[s for s in SETTABLE if s != found["status"]],
-            problem=_problem(visit.request.query_params), photos=[],
+            problem=_problem(visit.request.query_params),
+            photos=[i for i, p in enumerate(found["photo_files"]) if p["status"] == STORED],
             changed=visit.request.query_params.get("changed") in STATUSES
             and visit.request.query_params["changed"],
             answer=lambda q, v: format_value(visit.language, q, v, self.web.service.province),
         )  # fmt: skip
+
+    def photo(self, visit: Visit) -> Response:
+        """Send one stored photo of a proposal this officer may see."""
+        found = queries.by_reference(visit.connection, visit.request.path_params["reference"])
+        number = visit.request.path_params["n"]
+        keeper = self.web.service.photos
+        if found is None or not visit.officer.sees(found["target_group"]) or keeper is None:
+            return self.web.not_found(visit)
+        files = found["photo_files"]
+        if number >= len(files) or files[number]["status"] != STORED:
+            return self.web.not_found(visit)
+        # the row was read in this transaction, so only the file is left to read
+        content = keeper.files.read(files[number]["sha256"])
+        if content is None:
+            return self.web.not_found(visit)
+        headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        return Response(content, media_type=files[number]["content_type"], headers=headers)
 
     def _change(self, visit: Visit, reference: str, status: str, note: str) -> str | None:
         """Change one proposal's status as in chat; return why not (a catalogue key), or None."""

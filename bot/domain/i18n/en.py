@@ -522,7 +522,7 @@ TEXTS: dict[str, str] = {
     "web.show.map": "Show on a map",
     "web.show.photos": "Photos",
     "web.show.photo_alt": "Photo {n} of proposal {reference}",
-    "web.show.photos_elsewhere": "{count} photos in the chat (not viewable on the web yet)",
+    "web.show.photos_waiting": "{count} more photos are still downloading from the chat, or could not be downloaded",
     "web.show.no_photos": "No photos",
     "web.show.volunteer": "Volunteer",
     "web.show.others": 'This volunteer"s other proposals',

@@ -530,7 +530,7 @@ TEXTS: dict[str, str] = {
     "web.show.map": "ดูบนแผนที่",
     "web.show.photos": "รูปภาพ",
     "web.show.photo_alt": "รูปที่ {n} ของข้อเสนอ {reference}",
-    "web.show.photos_elsewhere": "มีรูปภาพ {count} รูปในแชต (ยังเปิดดูบนเว็บไม่ได้)",
+    "web.show.photos_waiting": "รูปภาพอีก {count} รูปยังดาวน์โหลดจากแชตไม่เสร็จหรือดาวน์โหลดไม่ได้",
     "web.show.no_photos": "ไม่มีรูปภาพ",
     "web.show.volunteer": "ผู้เสนอ",
     "web.show.others": "ข้อเสนออื่นของผู้เสนอคนนี้",
