@@ -56,9 +56,9 @@ def timed(get: Callable[[], httpx.Response], runs: int = RUNS) -> tuple[float, f
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
-def pages(rng: random.Random, newest_reference: str) -> dict[str, Callable[[], str]]:
+def pages(rng: random.Random, references: list[str]) -> dict[str, Callable[[], str]]:
     """Return the pages to time, each drawing fresh filter values per request."""
-    year = newest_reference.split("-")[1]
+    year = references[-1].split("-")[1]
     return {
         "list, no filter": lambda: "/desk/proposals",
         "list, target group": lambda: f"/desk/proposals?group={rng.choice(TARGET_GROUPS)}",
@@ -68,10 +68,10 @@ def pages(rng: random.Random, newest_reference: str) -> dict[str, Callable[[], s
             f"/desk/proposals?group={rng.choice(TARGET_GROUPS)}"
             f"&district={rng.choice(DISTRICTS)}&year={rng.randint(2566, 2570)}"),
         "list, keyword": lambda: f"/desk/proposals?q={rng.choice(WORDS)}",
-        "list, second page": lambda: "/desk/proposals?before=999000",
+        "list, an older page": lambda: f"/desk/proposals?before={rng.randint(1000, 100000)}",
         "overview, one fiscal year": lambda: f"/desk/overview?year={rng.randint(2566, 2570)}",
         "overview, this fiscal year": lambda: f"/desk/overview?year={year}",
-        "one proposal": lambda: f"/desk/proposals/CM-2569-{rng.randint(1, 150000):06d}",
+        "one proposal": lambda: f"/desk/proposals/{rng.choice(references)}",
     }  # fmt: skip
 
 
@@ -121,9 +121,9 @@ def main() -> None:
         with service.db.begin() as connection:
             staff.add(connection, "telegram", "1", "admin", (), "bench", now)
             _session, token = desk_logins.open_session(connection, "telegram", "1", now)
-            newest = connection.execute(
-                text("SELECT reference FROM proposals ORDER BY id DESC LIMIT 1")
-            ).scalar_one()
+            ids = ",".join(map(str, random.Random(3).sample(range(1, args.proposals + 1), 100)))
+            found = connection.execute(text(f"SELECT reference FROM proposals WHERE id IN ({ids})"))
+            references = sorted(found.scalars())
         since = export_from(url, args.export_rows)
         with (
             serving(create_app(desk_routes(service, "http://127.0.0.1"), service.db)) as server,
@@ -131,7 +131,7 @@ def main() -> None:
         ):
             figures = {
                 name: timed(lambda p=path: client.get(p()))
-                for name, path in pages(random.Random(7), newest).items()
+                for name, path in pages(random.Random(7), references).items()
             }
             first, whole, lines = stream_export(client, f"/desk/proposals/export.csv?from={since}")
     backend = url.split(":", 1)[0]
