@@ -464,3 +464,14 @@ def test_staff_lists_show_the_title_and_the_count_as_given(chat: Chat) -> None:
         row = queries.newest(connection, ProposalFilter(), None)[0]
     assert row["title"] == proposal.title
     assert format_count("th", stored_count(row)) == "30–40 คน"
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [("สถานะค่ะ", "status.none"), ("ข้อมูลของฉันค่ะ", "mydata.title"), ("ช่วยเหลือ นะคะ", "help")],
+)
+def test_command_words_work_with_polite_particles(chat: Chat, typed: str, key: str) -> None:
+    """LINE has no command menu: the Thai words work however politely they are typed."""
+    chat.run(FIRST_PROPOSAL[:7])
+    chat.send(typed)
+    assert th(key) in chat.said

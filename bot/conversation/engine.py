@@ -73,6 +73,8 @@ COMMANDS = (
 )
 UNKNOWN = "unknown"
 _COMMAND_WORDS = {word: name for name in COMMANDS for word in words(f"words.{name}")}
+# the same words with polite particles and punctuation folded away ("สถานะค่ะ", "ยกเลิก นะคะ")
+_COMMAND_CORES = {fold(word, prefixes=False): name for word, name in _COMMAND_WORDS.items()}
 _DONE_WORDS = words("words.done")
 _YES_WORDS = words("words.yes")
 _NO_WORDS = words("words.no")
@@ -135,7 +137,7 @@ def command_of(event: Input) -> str | None:
     if typed.startswith("/"):
         name = typed[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(typed) > 1 else ""
         return name if name in COMMANDS else UNKNOWN
-    return _COMMAND_WORDS.get(bare(typed))
+    return _COMMAND_WORDS.get(bare(typed)) or _COMMAND_CORES.get(fold(typed, prefixes=False))
 
 
 def bare(typed: str) -> str:

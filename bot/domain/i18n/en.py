@@ -239,7 +239,7 @@ TEXTS: dict[str, str] = {
     "words.skip": "skip",
     "words.cancel": "cancel",
     "words.help": "help",
-    "words.status": "status|my proposals",
+    "words.status": "status|proposal status|my proposals",
     "words.language": "language",
     "words.mydata": "my data",
     "words.deletedata": "delete my data|erase my data",

@@ -247,7 +247,7 @@ TEXTS: dict[str, str] = {
     "words.skip": "ข้าม",
     "words.cancel": "ยกเลิก",
     "words.help": "ช่วยเหลือ|วิธีใช้",
-    "words.status": "สถานะ|ข้อเสนอของฉัน",
+    "words.status": "สถานะ|สถานะข้อเสนอ|ข้อเสนอของฉัน",
     "words.language": "ภาษา",
     "words.mydata": "ข้อมูลของฉัน",
     "words.deletedata": "ลบข้อมูล|ลบข้อมูลของฉัน",
