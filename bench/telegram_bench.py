@@ -32,6 +32,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from bot.app.service import WelfareService  # noqa: E402
+from bot.domain.normalize import count_words  # noqa: E402
 from bot.domain.province import load_province  # noqa: E402
 from handlers.telegram.aiohttp_request import AiohttpRequest  # noqa: E402
 from handlers.telegram.channel import TelegramChannel  # noqa: E402
@@ -79,6 +80,7 @@ async def run_welfarebot(volunteers: int, folder: Path, extra: tuple[str, ...] =
     url = f"sqlite:///{folder / 'bench.db'}"
     upgrade(url)
     service = WelfareService(make_engine(url), load_province("CM"))
+    count_words("สวัสดี")  # the Thai word list, loaded at start as `welfarebot run` does
     proc, base_url = start_world("questionnaire", volunteers, folder, extra)
     # without a limit in the fake, the pacer lets everything through: this measures the bot
     pacer = Pacer(TokenBucket(rate=1e9, burst=1e9)) if not extra else None

@@ -100,6 +100,9 @@ class World:
             return JSONResponse({"ok": True, "result": await self.get_updates(params)})
         if method == "getMe":
             return JSONResponse({"ok": True, "result": BOT_USER})
+        if method == "getWebhookInfo":
+            info = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+            return JSONResponse({"ok": True, "result": info})
         if method in COUNTED and self.over_limit():
             body = {"ok": False, "error_code": 429, "parameters": {"retry_after": 1},
                     "description": "Too Many Requests: retry after 1"}  # fmt: skip
