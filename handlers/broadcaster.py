@@ -144,12 +144,17 @@ class Broadcaster:
             return True
         with self.service.db.begin() as connection:
             waiting = broadcasts.count_pending(connection, run["id"], "line")
+            # runs of other workers count too: each writes its rows before it weighs them, so
+            # of two runs weighed at once each sees the other's (LINE counts neither yet)
+            elsewhere = broadcasts.count_pending_elsewhere(connection, run["id"], "line")
         if not waiting:
             return True
         left = await sender.quota_left()
-        if left is None or waiting <= left:
+        if left is None or waiting + elsewhere <= left:
             return True
         reason = f"LINE quota: {waiting} recipients, {left} messages left this month"
+        if elsewhere:
+            reason += f", {elsewhere} of them taken by broadcasts still sending"
         log.warning("broadcast %s refused: %s", run["broadcast_id"], reason)
         platform, _, user = str(run["created_by"]).partition(":")
         told = None

@@ -271,6 +271,14 @@ def pending(
     return list(connection.execute(query).mappings())
 
 
+def count_pending_elsewhere(connection: Connection, run_id: int, platform: str) -> int:
+    """Count recipients on a platform that other runs have still to send to."""
+    query = select(func.count()).where(
+        D.run_id != run_id, D.platform == platform, D.status.in_(("pending", "sending"))
+    )
+    return int(connection.execute(query).scalar_one())
+
+
 def count_pending(connection: Connection, run_id: int, platform: str) -> int:
     """Count a run's recipients on a platform still to be sent to."""
     query = select(func.count()).where(

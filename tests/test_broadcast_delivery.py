@@ -16,6 +16,7 @@ from handlers.line.channel import LineChannel
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.pacer import PacedRateLimiter, Pacer, TokenBucket
+from storage import broadcasts
 from tests.broadcast_support import add_volunteers, report, scheduled
 from tests.fakes.line_api import FakeLine
 from tests.fakes.line_api import app as line_app
@@ -151,6 +152,32 @@ async def test_a_broadcast_beyond_the_line_quota_is_refused_before_anyone_gets_i
     assert "30 recipients, 20 messages left" in found["refused"]
     told = [d for d in service.undelivered("telegram") if d.recipient == admin]
     assert told[0].replies[0].text == th("bc.refused", id=broadcast_id, reason=found["refused"])
+
+
+async def test_the_quota_counts_what_another_workers_broadcast_has_still_to_send(
+    service: WelfareService, senders: Senders, line_fake: FakeLine
+) -> None:
+    """Two broadcasts that each fit the quota but not together: the second is refused."""
+    add_volunteers(service, "line", 30)
+    line_fake.quota, line_fake.usage = 1000, 960
+    scheduled(service, TEXT)
+    now = service.clock()
+    with service.db.begin() as connection:
+        # another worker holds the first run, its 30 recipients written but not sent yet
+        broadcasts.start_due(connection, now)
+        run = broadcasts.claim_run(connection, "elsewhere:1", now, now + timedelta(minutes=5))
+        assert run is not None
+        broadcasts.materialize(connection, run, 2570, now)
+    second = scheduled(service, TEXT + " อีกครั้ง")
+    broadcaster = Broadcaster(service, [senders.line], QuietHours.parse(""))
+    await broadcaster.tick()
+    assert line_counts(line_fake) == Counter()
+    with service.db.begin() as connection:
+        found = broadcasts.get(connection, second)
+    assert found is not None
+    assert found["status"] == "refused"
+    assert "30 recipients, 40 messages left" in found["refused"]
+    assert "30 of them taken by broadcasts still sending" in found["refused"]
 
 
 async def test_a_multicast_whose_answer_was_lost_is_resent_with_its_key_and_not_twice(
