@@ -164,6 +164,9 @@ class Worker:
                         await channel.deliver(delivery)
                     await channel.process(payload)
                     self.service.flush_delivered()
+                    if recipient:
+                        # a send that failed (the platform down) is retried by the next sweep
+                        self.service.release_unsent(platform, recipient)
                 metrics.HANDLED.labels(platform).inc()
         except Exception:
             log.exception("handling a queued event failed; it stays queued")

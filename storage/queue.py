@@ -136,6 +136,16 @@ def release(connection: Connection, outbox_ids: Sequence[int]) -> None:
         connection.execute(update(_outbox).where(c.id.in_(list(outbox_ids))).values(owner=None))
 
 
+def release_unsent(connection: Connection, platform: str, recipient: str, me: int) -> None:
+    """Give back a recipient's rows this worker still owns (their send failed) for a retry."""
+    c = _outbox.c
+    connection.execute(
+        update(_outbox)
+        .where(c.platform == platform, c.recipient == recipient, c.owner == me)
+        .values(owner=None)
+    )
+
+
 def depth(connection: Connection) -> tuple[int, datetime | None]:
     """Return how many events wait and when the oldest of them arrived."""
     count, oldest = connection.execute(_DEPTH).one()

@@ -366,6 +366,12 @@ class WelfareService:
             _delivery(row, row["created_at"] > now - REPLY_TOKEN_LIFE, retaken=True) for row in rows
         ]
 
+    def release_unsent(self, platform: str, recipient: str) -> None:
+        """Let any worker retry a recipient's rows this worker failed to send (queue workers)."""
+        if self.owner is not None:
+            with self.transaction() as connection:
+                queue.release_unsent(connection, platform, recipient, self.owner)
+
     def staff_role(self, platform: str, user_id: str) -> str | None:
         """Return a platform user's staff role, or None for a volunteer."""
         with reading(self.db) as connection:

@@ -179,12 +179,19 @@ class LineChannel:
             await self.process(payload)
 
     async def process(self, payload: dict[str, Any]) -> None:
-        """Handle one stored event now; on failure close it and apologise."""
+        """Handle one stored event now, then send the replies; if it fails, close it and apologise.
+
+        Only a failure before the replies were committed is apologised for: a send that fails
+        later stays in the outbox to be sent again, its reply token unspent.
+        """
         try:
-            await self._handle(payload)
+            delivery = await self._handle(payload)
         except Exception:
             log.exception("a LINE event failed")
             await self._apologise(payload)
+            return
+        if delivery is not None:
+            await self.deliver(delivery)
 
     async def _apologise(self, payload: dict[str, Any]) -> None:
         """Close a failed event (so it is not retried forever) and tell the volunteer to retry."""
@@ -199,7 +206,8 @@ class LineChannel:
         except Exception:
             log.exception("could not tell a LINE user that their message failed")
 
-    async def _handle(self, payload: dict[str, Any]) -> None:
+    async def _handle(self, payload: dict[str, Any]) -> Delivery | None:
+        """Take one event into effect; return the replies to send."""
         event_id = str(payload["webhookEventId"])
         try:
             event = Event.from_dict(payload)
@@ -213,23 +221,19 @@ class LineChannel:
             if reply_token and payload.get("type") in ("message", "join", "postback"):
                 line = text(self.service.default_language, "err.group_chat")
                 await self.sender.reply(reply_token, [{"type": "text", "text": line}])
-            return
+            return None
         user_id = source.user_id
         if isinstance(event, UnfollowEvent):
             self.service.set_reachable(PLATFORM, user_id, False)
             self.service.finish_event(PLATFORM, event_id)
-            return
+            return None
         neutral = event_input(event)
         if neutral is None:
             self.service.finish_event(PLATFORM, event_id)
-            return
+            return None
         if payload.get("type") == "follow":
             self.service.set_reachable(PLATFORM, user_id, True)
-        delivery = self.service.handle(
-            PLATFORM, user_id, event_id, neutral, reply_token=reply_token
-        )
-        if delivery is not None:
-            await self.deliver(delivery)
+        return self.service.handle(PLATFORM, user_id, event_id, neutral, reply_token=reply_token)
 
     # sending ------------------------------------------------------------------------------------
 
