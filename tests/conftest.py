@@ -42,9 +42,8 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """Create a throw-away PostgreSQL database, migrated by Alembic, for this test session."""
+def throwaway_postgres(revision: str = "head") -> Iterator[str]:
+    """Create a PostgreSQL database migrated to a revision, yield its URL, then drop it."""
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
         pytest.skip(PG_REASON)
@@ -53,11 +52,17 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = normalize_url(base).rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
+    upgrade(url, revision)
     yield url
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a throw-away PostgreSQL database, migrated by Alembic, for this test session."""
+    yield from throwaway_postgres()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -313,3 +313,22 @@ def test_send_wait_ends_with_a_clear_line_when_no_bot_runs(
     assert result.exit_code == 1
     line = th("bc.cli.no_sender", id=broadcast_id, seconds="0")
     assert line in " ".join(result.output.split())
+
+
+def test_a_demoted_administrator_cannot_send_a_pending_broadcast(service: WelfareService) -> None:
+    """The send button re-checks the role: an administrator made staff meanwhile sends nothing."""
+    from tests.staff_support import make_staff
+
+    admin = make_staff(service, "boss", "admin")
+    make_staff(service, "other", "admin")
+    admin.run(["/broadcast", "ประชุม", Press("s:bc:skip"), Press("s:bc:everyone")])
+    preview = admin.send(Press("s:bc:now"))[0]
+    send = next(b for b in preview.buttons if b.data.startswith("s:bc:send"))
+    make_staff(service, "boss", "staff")
+    admin.send(Press(send.data))
+    with service.db.begin() as connection:
+        assert [r["status"] for r in broadcasts.listing(connection)] == ["draft"]
+    make_staff(service, "boss", "admin")
+    admin.send(Press(send.data))
+    with service.db.begin() as connection:
+        assert [r["status"] for r in broadcasts.listing(connection)] == ["scheduled"]

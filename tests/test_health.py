@@ -1,19 +1,17 @@
 """/healthz and the schema check at start: the database answers, at the revision the code needs."""
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from bot.app.settings import Settings
 from bot.app.wiring import build_service
 from handlers.web import create_app
-from storage.db import SchemaOutdated, head_revision, make_engine, normalize_url, upgrade
-from tests.conftest import PG_REASON
+from storage.db import SchemaOutdated, head_revision, make_engine, upgrade
+from tests.conftest import throwaway_postgres
 
 
 async def health(url: str) -> tuple[int, dict[str, str]]:
@@ -48,19 +46,7 @@ async def test_healthz_fails_on_an_old_schema(tmp_path: Path) -> None:
 @pytest.fixture
 def old_postgres() -> Iterator[str]:
     """Return a fresh PostgreSQL database left at the first schema revision."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        pytest.skip(PG_REASON)
-    name = f"welfarebot_old_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = normalize_url(base).rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url, "0001")
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from throwaway_postgres("0001")
 
 
 def test_postgresql_at_an_old_schema_refuses_to_start(old_postgres: str) -> None:
