@@ -26,7 +26,11 @@ def lines(error: BaseException) -> list[str]:
     if isinstance(error, ValidationError):
         found = []
         for problem in error.errors():
-            name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+            if not problem["loc"]:
+                # a whole-settings error's input is every setting, tokens included
+                found.append(f"settings: {problem['msg']}; see .env.example")
+                continue
+            name = str(problem["loc"][0]).upper()
             found.append(f"{name}: {problem['msg']} (got {problem['input']!r}); see .env.example")
         return found
     if is_usage(error):
