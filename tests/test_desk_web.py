@@ -1,7 +1,9 @@
 """The web desk through its real Starlette app: every route for every role, sign-in, sessions."""
 
 import csv
+import importlib
 import io
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -466,3 +468,45 @@ def test_a_proposal_shows_its_kept_photos_only_to_those_who_may_see_it(
     outsider = client(service)
     sign_in(service, outsider, "outsider")
     assert outsider.get("/desk/proposals/CM-2570-00001/photos/0").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "module", "writer"),
+    [
+        ("/desk/proposals/export.xlsx", "handlers.desk_web.proposals", "write_xlsx"),
+        ("/desk/overview/report.xlsx", "handlers.desk_web.overview", "write_report"),
+    ],
+)
+def test_a_workbook_is_built_while_volunteers_can_still_write(
+    service: WelfareService,
+    elderly: str,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    module: str,
+    writer: str,
+) -> None:
+    """The page's write transaction has ended before the workbook is built: no answer waits."""
+    target = importlib.import_module(module)
+    real = getattr(target, writer)
+    database = service.db.url.database
+    assert database is not None
+    locked: list[bool] = []
+
+    def build(*args: object, **kwargs: object) -> object:
+        # a volunteer's answer begins as this would, and may not wait for the lock at all
+        other = sqlite3.connect(database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            locked.append(False)
+        except sqlite3.OperationalError:
+            locked.append(True)
+        finally:
+            other.close()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, writer, build)
+    response = officer(service, "staff").get(path)
+    assert response.status_code == 200
+    assert load_workbook(io.BytesIO(response.content)).sheetnames
+    assert locked == [False]

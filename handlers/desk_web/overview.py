@@ -1,20 +1,19 @@
 """The overview: a fiscal year's proposals and people per group and district, statuses, months."""
 
-import os
-import tempfile
 from datetime import date
 
-from starlette.background import BackgroundTask
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.domain.calendar import BE_OFFSET, fiscal_year
 from bot.domain.proposal_filter import STATUSES, ProposalFilter, year_of
 from bot.domain.questionnaire import TARGET_GROUPS
 from bot.reports.fiscal_report import write_report
-from handlers.desk_web.proposals import XLSX, fiscal_years
+from handlers.desk_web import downloads
+from handlers.desk_web.proposals import fiscal_years
 from handlers.desk_web.site import DeskWeb, Visit
 from storage import proposal_queries as queries
+from storage.db import reading
 
 
 def months_of(year_be: int) -> list[date]:
@@ -75,11 +74,10 @@ class OverviewPage:
         """Send the fiscal-year report workbook (summary with a chart, a sheet per group)."""
         year = self._year(visit)
         self.web.audit(visit, "report", {"fiscal_year": year})
-        handle, path = tempfile.mkstemp(suffix=".xlsx")
-        os.close(handle)
-        write_report(visit.connection, path, year, self.web.service.province,
-                     visit.officer.masked, visit.officer.scope)  # fmt: skip
-        headers = {"Content-Disposition": f'attachment; filename="report-{year}.xlsx"',
-                   "Cache-Control": "no-store"}  # fmt: skip
-        return FileResponse(path, media_type=XLSX, headers=headers,
-                            background=BackgroundTask(os.unlink, path))  # fmt: skip
+        officer, province = visit.officer, self.web.service.province
+
+        def build(path: str) -> None:
+            with reading(self.web.service.db) as connection:
+                write_report(connection, path, year, province, officer.masked, officer.scope)
+
+        return downloads.workbook(build, f"report-{year}.xlsx")

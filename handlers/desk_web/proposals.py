@@ -1,14 +1,11 @@
 """Proposal pages: the filtered list with counts, paging, bulk review and exports; one proposal."""
 
-import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.background import BackgroundTask
 from starlette.datastructures import QueryParams
-from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.conversation.views import format_value
@@ -20,6 +17,7 @@ from bot.domain.questionnaire import PROPOSAL, SUBGROUPS, TARGET_GROUPS
 from bot.domain.roles import mask_name, mask_phone
 from bot.domain.statuses import ASKS, SETTABLE, STATUSES
 from bot.reports.exports import csv_chunks, write_xlsx
+from handlers.desk_web import downloads
 from handlers.desk_web.site import DeskWeb, Visit
 from storage import proposal_queries as queries
 from storage.db import reading
@@ -30,7 +28,6 @@ PAGE = 50
 COUNT_UP_TO = 10_000
 # the most proposals one bulk change may move (the whole filtered set, when it is this small)
 BULK_LIMIT = 1_000
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # outcomes that come from the form, not the proposal: a bulk change stops at the first
 UNWORKABLE = ("web.review.not_settable", "web.review.need_comment", "web.review.need_agency")
 # what a page may be sent back with (anything else in the query string is ignored)
@@ -241,14 +238,13 @@ class ProposalPages:
         if kind == "csv":
             chunks = self._csv(found, scope, masked)
             return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
-        handle, path = tempfile.mkstemp(suffix=".xlsx")
-        os.close(handle)
-        # its own read-only transaction: a long export never holds SQLite's write lock
-        with reading(self.web.service.db) as connection:
-            rows = queries.stream(connection, found, scope)
-            write_xlsx(rows, path, self.web.service.province, masked)
-        return FileResponse(path, media_type=XLSX, headers=headers,
-                            background=BackgroundTask(os.unlink, path))  # fmt: skip
+        province = self.web.service.province
+
+        def build(path: str) -> None:
+            with reading(self.web.service.db) as connection:
+                write_xlsx(queries.stream(connection, found, scope), path, province, masked)
+
+        return downloads.workbook(build, filename)
 
     def _csv(
         self, found: ProposalFilter, scope: tuple[str, ...] | None, masked: bool
