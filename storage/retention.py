@@ -5,13 +5,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Select, String, Table, delete, or_, select, update
+from sqlalchemy import Connection, Engine, Select, String, Table, delete, func, or_, select, update
 from sqlalchemy import cast as sql_cast
 
 from bot.domain.retention import Retention
-from storage import exports
+from storage import erasure, exports
 from storage.broadcasts import DONE
-from storage.models import AuditEntry, BroadcastDelivery, InboundEvent, Volunteer
+from storage.models import (
+    AuditEntry,
+    BroadcastDelivery,
+    Conversation,
+    InboundEvent,
+    Proposal,
+    Volunteer,
+)
 
 _events = cast(Table, InboundEvent.__table__)
 _deliveries = cast(Table, BroadcastDelivery.__table__)
@@ -28,12 +35,16 @@ class Pruned:
     exports: int = 0
     deliveries: int = 0
     audit_details: int = 0
+    profiles: int = 0
     files: list[str] = field(default_factory=list)
+    # hashes of photo files no photo row uses any more, after lapsed profiles were erased
+    photos: set[str] = field(default_factory=set)
 
     def summary(self) -> str:
         """Return the counts as one log line (no personal data)."""
         return (f"{self.events} inbound events, {self.exports} exports, {self.deliveries} "
-                f"delivery accounts, {self.audit_details} audit details")  # fmt: skip
+                f"delivery accounts, {self.audit_details} audit details, "
+                f"{self.profiles} lapsed volunteers")  # fmt: skip
 
 
 def _batches(
@@ -51,9 +62,14 @@ def _batches(
             return total
 
 
-def prune(engine: Engine, keep: Retention, now: datetime) -> Pruned:
-    """Remove what is past its period; return what went (files are left to the caller)."""
+def prune(engine: Engine, keep: Retention, now: datetime, profile_years: int) -> Pruned:
+    """Remove what is past its period; return what went (files are left to the caller).
+
+    A volunteer is erased `profile_years` after their latest proposal and their last message,
+    as the consent notice promises.
+    """
     pruned = Pruned()
+    _erase_lapsed(engine, now.replace(year=now.year - profile_years), now, pruned)
     before = now - timedelta(days=keep.inbound_days)
     pruned.events = _batches(
         engine,
@@ -87,3 +103,32 @@ def prune(engine: Engine, keep: Retention, now: datetime) -> Pruned:
     pruned.exports = len(gone)
     pruned.files = [exports.relative_path(row["token"], row["kind"]) for row in gone]
     return pruned
+
+
+def _erase_lapsed(engine: Engine, before: datetime, now: datetime, pruned: Pruned) -> None:
+    """Erase every volunteer whose latest proposal and last message are older than `before`."""
+    v = Volunteer.__table__.c
+    latest = (
+        select(func.max(Proposal.submitted_at))
+        .where(Proposal.volunteer_id == v.id)
+        .scalar_subquery()
+    )
+    # the conversation row is saved with every message the volunteer sends
+    spoke = select(Conversation.updated_at).where(Conversation.volunteer_id == v.id)
+    spoke_at = spoke.scalar_subquery()
+    lapsed = select(v.id, v.platform, v.platform_user_id).where(
+        v.erased_at.is_(None),
+        or_(latest.is_(None), latest < before),
+        or_(spoke_at.is_(None), spoke_at < before),
+    )
+    while True:
+        # one transaction per volunteer: each holds the write lock only briefly
+        with engine.begin() as connection:
+            found = connection.execute(lapsed.limit(1)).first()
+            if found is None:
+                return
+            left = erasure.erase(connection, found.id, found.platform,
+                                 found.platform_user_id or "", now)  # fmt: skip
+        pruned.profiles += 1
+        pruned.files += left.files
+        pruned.photos |= left.photos

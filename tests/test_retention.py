@@ -12,7 +12,7 @@ from bot.domain.calendar import utcnow
 from handlers.cli.main import app
 from handlers.pruner import Pruner
 from storage import exports, staff
-from storage.models import AuditEntry, InboundEvent
+from storage.models import AuditEntry, InboundEvent, Proposal, Volunteer
 from tests.data_support import delivery, delivery_row, kept_export, volunteer_id
 from tests.helpers import Chat, Clock
 from tests.transcripts import FIRST_PROPOSAL
@@ -96,3 +96,30 @@ def test_db_prune_prunes_now(
     assert result.exit_code == 0, result.output
     assert "2 inbound events" in result.output
     _pruned_as_promised(service, made)
+
+
+def test_a_volunteer_is_erased_the_promised_years_after_their_last_proposal(
+    service: WelfareService, clock: Clock
+) -> None:
+    """Five years (the province's period) after the latest proposal, the profile is erased."""
+    years = service.province.office.retention_years
+    start = clock.now
+    old, recent = Chat(service, "old"), Chat(service, "recent")
+    old.run(FIRST_PROPOSAL)
+    clock.now = start.replace(year=start.year + years - 1)
+    recent.run(FIRST_PROPOSAL)
+    clock.now = start.replace(year=start.year + years) + DAY
+    pruned = service.prune()
+    assert pruned.profiles == 1
+    with service.db.begin() as connection:
+        rows = connection.execute(
+            select(Volunteer.platform_user_id, Volunteer.full_name, Volunteer.erased_at)
+        ).all()
+        owners = connection.execute(select(Proposal.volunteer_id)).scalars().all()
+    assert [(user, name) for user, name, erased in rows if erased is None] == [
+        ("recent", "สมศรี ใจดี")
+    ]
+    assert [name for _user, name, erased in rows if erased is not None] == [None]
+    recent_id = volunteer_id(service, "terminal", "recent")
+    assert sorted(owners, key=lambda owner: owner is None) == [recent_id, None]
+    assert service.prune().profiles == 0

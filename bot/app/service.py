@@ -430,8 +430,11 @@ class WelfareService:
 
     def prune(self) -> retention.Pruned:
         """Remove personal data past its retention period, and export files nothing names."""
-        pruned = retention.prune(self.db, self.retention, self.clock())
+        pruned = retention.prune(self.db, self.retention, self.clock(),
+                                 self.province.office.retention_years)  # fmt: skip
         self.remove_files(pruned.files)
+        if pruned.photos and self.photos is not None:
+            self.photos.forget(pruned.photos)
         with reading(self.db) as connection:
             kept = exports.tokens(connection)
         folder = self.data_dir / "exports"
