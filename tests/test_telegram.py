@@ -5,16 +5,18 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from sqlalchemy import func, select
+from telegram import ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from bot.app.service import WelfareService
 from bot.domain.i18n import text
 from bot.domain.messages import Contact, Press
 from handlers.telegram.channel import TelegramChannel
+from handlers.telegram.render import render_all
 from storage import staff
 from storage.models import InboundEvent, Proposal, Volunteer
 from tests.fakes.loopback import serving
 from tests.fakes.telegram_api import FakeTelegram, Updates
-from tests.helpers import th
+from tests.helpers import Chat, th
 from tests.telegram_support import (
     TOKEN,
     Screen,
@@ -306,3 +308,16 @@ def scoped_menu(fake: FakeTelegram, chat_id: int | None) -> set[str]:
         and not c.params.get("language_code")
     ]  # fmt: skip
     return {c["command"] for c in menus[-1]["commands"]} if menus else set()
+
+
+def test_skipping_the_place_puts_away_the_share_location_keyboard(
+    service: WelfareService,
+) -> None:
+    """/skip at the location question sends a note that removes Telegram's reply keyboard."""
+    chat = Chat(service, "77", platform="telegram")
+    asked = render_all(chat.run(FIRST_PROPOSAL[:12]))
+    assert isinstance(asked[-1].markup, ReplyKeyboardMarkup)  # the share-location button
+    skipped = render_all(chat.send("/skip"))
+    assert skipped[0].text == th("skipped")
+    assert isinstance(skipped[0].markup, ReplyKeyboardRemove)
+    assert not any(isinstance(o.markup, ReplyKeyboardMarkup) for o in skipped)

@@ -648,11 +648,14 @@ class Engine:
         history = [k for k in state.history if k != question.key] + [question.key]
         moved = replace(state, answers=answers, history=history, pending=[], step=None, kept=None)
         turn = self._next(moved, who)
-        if question.kind in (Kind.PHONE, Kind.PLACE) and value is not None:
+        if question.kind in (Kind.PHONE, Kind.PLACE):
             # a plain acknowledgement also lets channels put away a share-phone/location keyboard
-            shown = views.format_value(who.language, question, value, self.province)
-            saved = Reply(text(who.language, "saved", value=shown), closes_keyboard=True)
-            return Turn(turn.state, (saved, *turn.actions))
+            if value is None:
+                said = text(who.language, "skipped")
+            else:
+                shown = views.format_value(who.language, question, value, self.province)
+                said = text(who.language, "saved", value=shown)
+            return Turn(turn.state, (Reply(said, closes_keyboard=True), *turn.actions))
         return turn
 
     def _next(self, state: State, who: Who) -> Turn:

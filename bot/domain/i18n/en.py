@@ -133,6 +133,7 @@ TEXTS: dict[str, str] = {
     "btn.profile": "👤 Edit my details",
     "btn.help": "❓ Help",
     "saved": "Saved: {value}",
+    "skipped": "Skipped.",
     "toggle.chosen": "{count} chosen: {options}\nTap more, or tap “Done”.",
     "current": "(current answer: {value})",
     "photo.received": "Photo {count}/{max} received. Send more, or press “Done”.",
