@@ -153,6 +153,11 @@ def list_proposals(
     out.print(table)
 
 
+def clip(typed: str, limit: int = 40) -> str:
+    """Return a typed value short enough to echo (rich takes minutes to wrap a megabyte)."""
+    return typed if len(typed) <= limit else typed[: limit - 1] + "…"
+
+
 PHOTOS = typer.Option(None, "--photos", help="Also write the proposal's photos to this folder")
 
 
@@ -166,7 +171,7 @@ def show(reference: str, output: Format = FORMAT, photos: Path | None = PHOTOS) 
     with reading(service.db) as connection:
         found = queries.by_reference(connection, reference)
     if found is None:
-        out.print(text(LANGUAGE, "desk.not_found", reference=reference))
+        out.print(text(LANGUAGE, "desk.not_found", reference=clip(reference)))
         raise typer.Exit(1)
     with service.db.begin() as connection:
         staff.audit(connection, actor(), "show", {"reference": found["reference"]},

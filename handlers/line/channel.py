@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import uuid
 from typing import Any
@@ -25,12 +24,14 @@ from bot.app.service import Delivery, WelfareService
 from bot.domain.i18n import text
 from bot.domain.messages import Image, Reply
 from handlers import metrics
+from handlers.line.checks import LineBody
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
 from handlers.line.rich_menu import RichMenus
 from handlers.line.sender import LineSender, Outcome
 from handlers.media_links import MediaLinks, media_route
 from handlers.ordering import InOrder
+from handlers.webhook_json import BadBody, check, parse_json, refused
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ LINE_IMAGES = ("image/jpeg", "image/png")
 
 def user_key(payload: dict[str, Any]) -> str | None:
     """Return whose event this is: the user, group or room it came from."""
-    source = payload.get("source") or {}
+    source = payload.get("source")
+    if not isinstance(source, dict):
+        return None
     key = source.get("userId") or source.get("groupId") or source.get("roomId")
     return str(key) if key else None
 
@@ -145,20 +148,21 @@ class LineChannel:
     async def webhook(self, request: Request) -> Response:
         """Check the signature, store the events, answer 200, and handle them afterwards."""
         if not request.headers.get("content-type", "").startswith("application/json"):
-            return JSONResponse({"error": "expected application/json"}, status_code=415)
+            return refused(PLATFORM, 415, "expected application/json")
         signature = request.headers.get("x-line-signature")
         body = await request.body()
         try:
             text_body = body.decode("utf-8")
         except UnicodeDecodeError:
-            return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
+            return refused(PLATFORM, 400, "not UTF-8")
         if not signature or not self.parser.signature_validator.validate(text_body, signature):
-            return JSONResponse({"error": "invalid signature"}, status_code=400)
+            return refused(PLATFORM, 400, "invalid signature")
         try:
-            events = json.loads(text_body)["events"]
-            stored = [(str(e["webhookEventId"]), e) for e in events]
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": "malformed body"}, status_code=400)
+            parsed = parse_json(body)
+            check(LineBody, parsed)
+        except BadBody as problem:
+            return refused(PLATFORM, 400, str(problem))
+        stored = [(e["webhookEventId"], e) for e in parsed["events"]]
         metrics.RECEIVED.labels(PLATFORM).inc(len(stored))
         if stored and self.queued:
             self.service.store_events(PLATFORM, stored, user_key)
@@ -199,7 +203,8 @@ class LineChannel:
             self.service.finish_event(PLATFORM, str(payload["webhookEventId"]))
             sorry = [{"type": "text", "text": text(self.service.default_language, "err.internal")}]
             token = payload.get("replyToken")
-            user_id = (payload.get("source") or {}).get("userId")
+            source = payload.get("source")
+            user_id = source.get("userId") if isinstance(source, dict) else None
             replied = token and await self.sender.reply(str(token), sorry) is not Outcome.TOKEN_GONE
             if not replied and user_id:
                 await self.sender.push(str(user_id), sorry, str(uuid.uuid4()))
@@ -211,7 +216,8 @@ class LineChannel:
         event_id = str(payload["webhookEventId"])
         try:
             event = Event.from_dict(payload)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # the SDK's parsers raise any of these on a malformed event: one it cannot read
             event = None
         source = getattr(event, "source", None)
         reply_token = getattr(event, "reply_token", None)

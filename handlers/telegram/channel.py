@@ -5,7 +5,6 @@ import contextlib
 import hmac
 import logging
 import warnings
-from json import JSONDecodeError
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,10 +42,12 @@ from bot.domain.messages import Image, Input, Reply, Text
 from bot.domain.roles import STAFF_COMMANDS, Officer
 from handlers import metrics
 from handlers.telegram.aiohttp_request import AiohttpRequest
+from handlers.telegram.checks import TelegramUpdate
 from handlers.telegram.convert import message_input, press_input
 from handlers.telegram.pacer import Kind, PacedRateLimiter, Pacer, seconds
 from handlers.telegram.processor import PerUserUpdateProcessor, user_key
 from handlers.telegram.render import MAX_TOAST, markup, render_all
+from handlers.webhook_json import BadBody, check, parse_json, refused
 
 log = logging.getLogger(__name__)
 # getUpdates and sendMessage go through do_api_request on purpose: the raw JSON is what is stored
@@ -266,9 +267,28 @@ class TelegramChannel:
                 await self.take(raw)
                 offset = int(raw[-1]["update_id"]) + 1
 
+    def _read(self, payload: object) -> Update:
+        """Return the update a payload is; BadBody says why the bot cannot read it."""
+        check(TelegramUpdate, payload)
+        try:
+            update = Update.de_json(payload, self.app.bot)  # type: ignore[arg-type]
+        except (TypeError, KeyError, ValueError, AttributeError) as error:
+            raise BadBody(f"not an update ({type(error).__name__})") from None
+        if update is None:
+            raise BadBody("not an update")
+        return update
+
     async def take(self, payloads: list[dict]) -> None:
-        """Store raw updates durably, then queue them for processing."""
-        stored = [(str(p["update_id"]), p) for p in payloads]
+        """Store raw updates durably, then queue them for processing (unreadable ones refused)."""
+        taken: list[tuple[dict, Update]] = []
+        for payload in payloads:
+            try:
+                taken.append((payload, self._read(payload)))
+            except BadBody as problem:
+                log.info("refused a Telegram update: %s", problem)
+        stored = [(str(payload["update_id"]), payload) for payload, _update in taken]
+        if not stored:
+            return
         if self.queued:
             self.service.store_events(PLATFORM, stored, self._key_of)
             metrics.RECEIVED.labels(PLATFORM).inc(len(stored))
@@ -276,10 +296,8 @@ class TelegramChannel:
         self._quiet.clear()
         self.service.store_events(PLATFORM, stored)
         metrics.RECEIVED.labels(PLATFORM).inc(len(stored))
-        for payload in payloads:
-            update = Update.de_json(payload, self.app.bot)
-            if update is not None:
-                await self.app.update_queue.put(update)
+        for _payload, update in taken:
+            await self.app.update_queue.put(update)
 
     async def webhook(self, request: Request) -> Response:
         """Receive one webhook update: check the secret, store it, acknowledge, then process."""
@@ -287,14 +305,12 @@ class TelegramChannel:
         if self.webhook_secret is None or not hmac.compare_digest(
             given.encode(), self.webhook_secret.encode()
         ):
-            return JSONResponse({"error": "forbidden"}, status_code=403)
+            return refused(PLATFORM, 403, "wrong secret token")
         try:
-            payload = await request.json()
-            update = Update.de_json(payload, self.app.bot)
-        except (JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError):
-            return JSONResponse({"error": "bad update"}, status_code=400)
-        if update is None or not isinstance(payload, dict):
-            return JSONResponse({"error": "bad update"}, status_code=400)
+            payload = parse_json(await request.body())
+            self._read(payload)
+        except BadBody as problem:
+            return refused(PLATFORM, 400, str(problem))
         await self.take([payload])
         return JSONResponse({"ok": True})
 
