@@ -263,3 +263,14 @@ def per_month(
         query = query.where(*where, *conditions(ProposalFilter(), scope))
         counts.append(int(connection.execute(query).scalar_one()))
     return counts
+
+
+def awaiting_revision(connection: Connection, volunteer_id: int) -> str | None:
+    """Return the reference of a volunteer's newest proposal sent back for revision."""
+    query = (
+        select(P.reference)
+        .where(P.volunteer_id == volunteer_id, P.status == "needs_revision")
+        .order_by(P.id.desc())
+        .limit(1)
+    )
+    return connection.execute(query).scalar()

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from bot.app.service import WelfareService
 from bot.conversation.engine import is_greeting
 from bot.domain.counts import format_count, stored_count
+from bot.domain.matching import without_closing_particle
 from bot.domain.messages import Press, Text, Unsupported
 from bot.domain.proposal_filter import ProposalFilter
 from handlers.terminal import TerminalChat
@@ -475,3 +476,24 @@ def test_command_words_work_with_polite_particles(chat: Chat, typed: str, key: s
     chat.run(FIRST_PROPOSAL[:7])
     chat.send(typed)
     assert th(key) in chat.said
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("นางสมศรี ใจดีค่ะ", "นางสมศรี ใจดี"),
+        ("ต.ริมใต้ หมู่ 5 ค่ะ", "ต.ริมใต้ หมู่ 5"),
+        ("ชมรมผู้สูงอายุบ้านป่าแดด นะคะ.", "ชมรมผู้สูงอายุบ้านป่าแดด"),
+        ("ขาดค่า", "ขาดค่า"),  # ค่า is a word (a fee), not only a particle
+        ("ค่ะ", "ค่ะ"),
+    ],
+)
+def test_a_closing_polite_particle_is_not_stored_with_the_answer(typed: str, kept: str) -> None:
+    """What an officer reads in lists and Excel is the name or place, not the particle."""
+    assert without_closing_particle(typed) == kept
+
+
+def test_a_name_typed_with_a_particle_is_stored_without_it(chat: Chat) -> None:
+    """The profile keeps "นางสมศรี ใจดี" when the volunteer types "นางสมศรี ใจดีค่ะ"."""
+    chat.run([*FIRST_PROPOSAL[:2], Text("นางสมศรี ใจดีค่ะ")])
+    assert answers(chat)["full_name"] == "นางสมศรี ใจดี"

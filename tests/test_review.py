@@ -138,3 +138,23 @@ def test_the_last_administrator_stays_in_chat_and_in_the_terminal(
     assert cli(service, "staff", "remove", "telegram", "101")[0] == 0
     with service.db.begin() as connection:
         assert [m["platform_user_id"] for m in staff.members(connection)] == ["102"]
+
+
+def test_a_volunteer_opens_a_returned_proposal_by_typing_the_buttons_words(
+    service: WelfareService,
+) -> None:
+    """Typed "แก้ไขข้อเสนอ" or "แก้ไข <reference>" does what the ✏️ button does."""
+    volunteer = Chat(service, "vol")
+    volunteer.run(FIRST_PROPOSAL)
+    reference = "CM-2570-00001"
+    assert th("revise.unavailable") in volunteer.send("แก้ไขข้อเสนอค่ะ")[0].text
+    officer = make_staff(service, "s", STAFF)
+    officer.send(Press(f"s:st:{reference}:needs_revision"))
+    officer.send("กรุณาเพิ่มจำนวนผู้สูงอายุ")
+    card = volunteer.send("แก้ไขข้อเสนอค่ะ")
+    assert th("revise.intro", reference=reference) in card[0].text
+    assert card[-1].card is not None
+    volunteer.send("/cancel")
+    volunteer.send("ใช่")
+    again = volunteer.send(f"✏️ แก้ไข {reference.lower()}")
+    assert th("revise.intro", reference=reference) in again[0].text

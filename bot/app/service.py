@@ -297,7 +297,8 @@ class WelfareService:
         replies: list[Reply],
     ) -> State | None:
         """Load a proposal sent back for revision onto the review card; return the new state."""
-        proposal = queries.by_reference(connection, action.reference)
+        reference = action.reference or queries.awaiting_revision(connection, volunteer.id)
+        proposal = queries.by_reference(connection, reference) if reference else None
         if (
             proposal is None
             or proposal["volunteer_id"] != volunteer.id
@@ -306,7 +307,7 @@ class WelfareService:
             turn = self.engine.handle(state or State(), who, Text("/start"))
             replies += [Reply(text(who.language, "revise.unavailable")), *turn.replies]
             return turn.state
-        turn = self.engine.open_revision(who, action.reference, proposal["answers"])
+        turn = self.engine.open_revision(who, proposal["reference"], proposal["answers"])
         replies += turn.replies
         return turn.state
 

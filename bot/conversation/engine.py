@@ -24,7 +24,13 @@ from bot.conversation.state import (
 )
 from bot.domain.counts import parse_people
 from bot.domain.i18n import LANGUAGES, text, words
-from bot.domain.matching import fold, is_one_of, match_many, match_one
+from bot.domain.matching import (
+    fold,
+    is_one_of,
+    match_many,
+    match_one,
+    without_closing_particle,
+)
 from bot.domain.messages import (
     Button,
     Contact,
@@ -149,6 +155,25 @@ def bare(typed: str) -> str:
 PROPOSAL_IDEA_WORDS = 3
 
 
+_REFERENCE = re.compile(r"\b([A-Z]{2,4}-\d{4}-\d{1,6})\b", re.IGNORECASE)
+_REVISE_WORDS = {fold(word) for word in words("words.revise")}
+_EDIT_CORES = {fold(word) for word in words("words.edit")}
+
+
+def revision_asked(typed: str) -> str | None:
+    """Return the reference a volunteer typed to revise ("" for their newest), else None.
+
+    The button's own words work typed: "แก้ไขข้อเสนอ", "แก้ไข CM-2570-00001", "revise".
+    """
+    found = _REFERENCE.search(typed)
+    core = fold(_REFERENCE.sub(" ", typed))
+    if found and (core in _EDIT_CORES or core in _REVISE_WORDS):
+        return found.group(1).upper()
+    if not found and core in _REVISE_WORDS:
+        return ""
+    return None
+
+
 class Engine:
     """Runs the questionnaire for one volunteer at a time, without side effects."""
 
@@ -166,6 +191,10 @@ class Engine:
             return self._set_language(state, who, event.data[5:])
         if isinstance(event, Press) and event.data.startswith("revise:"):
             return self._revise(state, who, event.data[7:])
+        if state.form is None and isinstance(event, Text):
+            asked = revision_asked(event.text)
+            if asked is not None:
+                return Turn(state, (OpenRevision(asked or None),))
         command = command_of(event)
         if command is not None:
             return self._command(command, state, who)
@@ -519,6 +548,7 @@ class Engine:
 
     def _text(self, question: Question, typed: str) -> str:
         """Check a typed answer; too long is kept aside (never lost) and the volunteer asked."""
+        typed = without_closing_particle(typed)
         if not typed:
             raise Invalid("err.text_expected")
         length = graphemes(typed)

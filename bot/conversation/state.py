@@ -98,9 +98,9 @@ class SubmitProposal:
 
 @dataclass(frozen=True)
 class OpenRevision:
-    """Load a proposal sent back for revision into the review card."""
+    """Load a proposal sent back for revision into the review card (None: the newest one)."""
 
-    reference: str
+    reference: str | None
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,11 @@ def fold(typed: str, prefixes: bool = True) -> str:
         for particle in _PARTICLES:
             if text.endswith(particle) and len(text) > len(particle):
                 text, changed = text[: -len(particle)].rstrip(), True
-    # keep letters, combining marks (Thai vowels and tones) and digits; drop the rest
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LMN")
+    # keep letters, combining marks (Thai vowels and tones) and digits; drop the rest, and the
+    # variation selectors that follow an emoji (✏️), which Unicode also files as marks
+    return "".join(
+        ch for ch in text if unicodedata.category(ch)[0] in "LMN" and not "\ufe00" <= ch <= "\ufe0f"
+    )
 
 
 @dataclass(frozen=True)
@@ -137,3 +140,16 @@ def is_one_of(typed: str, words: Sequence[str]) -> bool:
     """Tell whether typed text is one of some words, noise and particles aside."""
     core = fold(typed)
     return bool(core) and core in {fold(word) for word in words}
+
+
+# particles that only close a sentence politely; "ค่า" and a lone "นะ" can end real words
+_CLOSING = ("นะคะ", "นะครับ", "นะค่ะ", "ค่ะ", "คะ", "ครับ", "คับ", "จ้า", "จ้ะ")
+
+
+def without_closing_particle(typed: str) -> str:
+    """Return an answer without the polite particle a volunteer ended it with ("สมศรี ใจดีค่ะ")."""
+    text = typed.rstrip(" .…!~")
+    for particle in _CLOSING:
+        if text.endswith(particle) and len(text) > len(particle):
+            return text[: -len(particle)].rstrip(" .…!~") or typed
+    return typed

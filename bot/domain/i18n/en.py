@@ -230,6 +230,7 @@ TEXTS: dict[str, str] = {
     "words.no": "no|nope|not now",
     "words.submit": "send|submit|save|confirm",
     "words.edit": "edit|change",
+    "words.revise": "revise|revise proposal|edit proposal|แก้ไขข้อเสนอ",
     "words.agree": "agree|i agree|accept|yes|ok",
     "words.decline": "decline|disagree|no|i do not agree",
     "words.greeting": "hello|hi|hey|good morning|good afternoon",

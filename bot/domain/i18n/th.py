@@ -237,6 +237,7 @@ TEXTS: dict[str, str] = {
     "words.no": "ไม่|ไม่ใช่|ไม่ต้อง|no",
     "words.submit": "ส่ง|ส่งข้อเสนอ|ส่งเลย|ยืนยัน|บันทึก|ตกลง|submit|send|save",
     "words.edit": "แก้ไข|แก้|edit|change",
+    "words.revise": "แก้ไขข้อเสนอ|แก้ข้อเสนอ|ปรับปรุงข้อเสนอ|revise|revise proposal|edit proposal",
     "words.agree": "ยินยอม|ยอมรับ|ตกลง|ใช่|โอเค|agree|i agree|accept|ok|yes",
     "words.decline": "ไม่ยินยอม|ไม่ยอมรับ|ไม่ตกลง|ไม่|decline|disagree|no",
     "words.greeting": "สวัสดี|หวัดดี|hello|hi|hey|good morning",
