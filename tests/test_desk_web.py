@@ -510,3 +510,17 @@ def test_a_workbook_is_built_while_volunteers_can_still_write(
     assert response.status_code == 200
     assert load_workbook(io.BytesIO(response.content)).sheetnames
     assert locked == [False]
+
+
+def test_a_date_the_desk_cannot_read_is_said_not_silently_dropped(
+    service: WelfareService, elderly: str
+) -> None:
+    """31/02/2569 and a backwards range get a line on the page saying what happened."""
+    browser = officer(service, "staff")
+    bad = browser.get("/desk/proposals?from=31/02/2569").text
+    assert th("web.filter.bad_date") in bad
+    backwards = browser.get("/desk/proposals?from=1/12/2569&to=1/11/2569").text
+    assert th("web.filter.reversed") in backwards
+    fine = browser.get("/desk/proposals?from=1/10/2569").text
+    assert th("web.filter.bad_date") not in fine
+    assert th("web.filter.reversed") not in fine

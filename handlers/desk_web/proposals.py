@@ -67,6 +67,17 @@ def _problem(params: QueryParams) -> str | None:
     return problem if problem in PROBLEMS else None
 
 
+def _unread_dates(params: QueryParams, found: ProposalFilter) -> str | None:
+    """Say when a typed date could not be read or the range runs backwards, rather than drop it."""
+    typed = (params.get("from", "").strip(), params.get("to", "").strip())
+    read = (found.submitted_from, found.submitted_to)
+    if any(text and day is None for text, day in zip(typed, read, strict=True)):
+        return "web.filter.bad_date"
+    if read[0] and read[1] and read[0] > read[1]:
+        return "web.filter.reversed"
+    return None
+
+
 def fiscal_years(web: DeskWeb) -> list[int]:
     """Return the fiscal years offered in filters: this one and the three before it."""
     current = fiscal_year(web.service.clock())
@@ -123,7 +134,7 @@ class ProposalPages:
             years=fiscal_years(self.web), groups=TARGET_GROUPS, subgroups=SUBGROUPS,
             statuses=STATUSES, settable=SETTABLE, params=params, bulk_limit=BULK_LIMIT,
             done=params.get("done", "").isdigit() and params["done"],
-            problem=_problem(params),
+            problem=_unread_dates(params, found) or _problem(params),
             description=found.describe(visit.language, self.web.service.province),
         )  # fmt: skip
 

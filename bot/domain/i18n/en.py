@@ -493,6 +493,8 @@ TEXTS: dict[str, str] = {
     "web.filter.from": "Sent from",
     "web.filter.to": "Sent until",
     "web.filter.date_hint": "e.g. 1/10/2569",
+    "web.filter.bad_date": "A date could not be read, so the list is not filtered by it. Type it as 1/10/2569.",
+    "web.filter.reversed": "The start date is after the end date, so nothing matches. Please check the range.",
     "web.filter.keyword": "Keyword or reference",
     "web.filter.apply": "Filter",
     "web.filter.clear": "Clear filter",

@@ -501,6 +501,8 @@ TEXTS: dict[str, str] = {
     "web.filter.from": "ส่งตั้งแต่วันที่",
     "web.filter.to": "ถึงวันที่",
     "web.filter.date_hint": "เช่น 1/10/2569",
+    "web.filter.bad_date": "อ่านวันที่ไม่ได้ จึงยังไม่ได้กรองตามวันที่ กรุณาพิมพ์แบบ 1/10/2569 ค่ะ",
+    "web.filter.reversed": "วันที่เริ่มต้นอยู่หลังวันที่สิ้นสุด จึงไม่พบรายการ กรุณาตรวจสอบช่วงวันที่ค่ะ",
     "web.filter.keyword": "คำค้นหรือเลขที่อ้างอิง",
     "web.filter.apply": "กรอง",
     "web.filter.clear": "ล้างตัวกรอง",
