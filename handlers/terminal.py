@@ -27,13 +27,7 @@ class TerminalChat:
 
     def run(self) -> None:
         """Greet, then answer every line until the input ends."""
-        for delivery in self.service.undelivered(PLATFORM):
-            if delivery.recipient != self.user_id:
-                # another volunteer's (TERMINAL_USER differs): theirs to read in their session
-                continue
-            self.show(list(delivery.replies))
-            self.service.delivered([delivery.outbox_id])
-        self.service.flush_delivered()
+        self.show_notices()
         self.send(Text("/start"))
         interactive = self.stdin.isatty()
         while True:
@@ -43,9 +37,22 @@ class TerminalChat:
             line = self.stdin.readline()
             if not line:
                 break
-            self.send(self.to_input(line.rstrip("\n")))
+            event = self.to_input(line.rstrip("\n"))
+            # a notice that came meanwhile (an officer's status change) is shown before the answer
+            self.show_notices()
+            self.send(event)
         if interactive:
             self.stdout.write("\n")
+
+    def show_notices(self) -> None:
+        """Print what was queued for this volunteer meanwhile, such as a status change."""
+        for delivery in self.service.undelivered(PLATFORM):
+            if delivery.recipient != self.user_id:
+                # another volunteer's (TERMINAL_USER differs): theirs to read in their session
+                continue
+            self.show(list(delivery.replies))
+            self.service.delivered([delivery.outbox_id])
+        self.service.flush_delivered()
 
     def to_input(self, line: str) -> Input:
         """Turn a typed line into an input: a number picks a shown choice."""
@@ -68,23 +75,29 @@ class TerminalChat:
             self.service.flush_delivered()
 
     def show(self, replies: list[Reply]) -> None:
-        """Print replies; choices are numbered, commands shown as what to type."""
+        """Print replies; choices are numbered, commands shown as what to type.
+
+        Numbers run on across the replies of one turn, so that every number shown picks what it
+        is printed beside (a /status button and the menu under it).
+        """
+        numbered: list[Button] = []
         for reply in replies:
             # after a toggle, what is chosen so far is enough above the renumbered choices
             self.stdout.write(
                 (reply.toast if reply.in_place and reply.toast else reply.text) + "\n"
             )
             choices, commands = choices_of(reply)
-            if reply.buttons:
-                self.numbered = choices
-            for number, button in enumerate(choices, start=1):
+            for number, button in enumerate(choices, start=len(numbered) + 1):
                 self.stdout.write(f"  {number}) {button.label}\n")
+            numbered += choices
             if commands:
                 hints = "  ".join(
                     f"[{b.data[4:] and '/' + b.data[4:]} {b.label}]" for b in commands
                 )
                 self.stdout.write(f"  {hints}\n")
             self.stdout.write("\n")
+        if numbered or any(reply.buttons or reply.card for reply in replies):
+            self.numbered = numbered
         self.stdout.flush()
 
 

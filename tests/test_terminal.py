@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 from bot.app.service import WelfareService
+from bot.desk import review
 from bot.domain.calendar import fiscal_year, utcnow
 from bot.domain.messages import Notice, Reply
+from bot.domain.roles import STAFF, Officer
 from handlers.terminal import TerminalChat
-from tests.helpers import en, th
+from tests.helpers import Chat, en, th
+from tests.transcripts import FIRST_PROPOSAL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,3 +138,45 @@ def test_the_terminal_shows_only_its_own_users_messages(service: WelfareService)
     assert "ของคนอื่น" not in shown.getvalue()
     left = service.undelivered("terminal")
     assert [d.recipient for d in left] == ["someone-else"]
+
+
+class _Typing(io.StringIO):
+    """Typed lines; before a given line is read, something happens elsewhere (an officer acts)."""
+
+    def __init__(self, lines: list[str], meanwhile: dict[int, object]) -> None:
+        super().__init__("".join(line + "\n" for line in lines))
+        self.read_count = 0
+        self.meanwhile = meanwhile
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        """Return the next line, after running what happens before it."""
+        self.read_count += 1
+        action = self.meanwhile.get(self.read_count)
+        if callable(action):
+            action()
+        return super().readline(size if size is not None else -1)
+
+
+def test_a_status_change_reaches_the_terminal_volunteer_and_its_button_works(
+    service: WelfareService,
+) -> None:
+    """The notice shows with the next answer, and its number opens the card to revise."""
+    Chat(service, "me").run(FIRST_PROPOSAL)
+
+    def send_back() -> None:
+        with service.db.begin() as connection:
+            changed = review.change_status(
+                connection, Officer("s", STAFF), "CM-2570-00001", "needs_revision",
+                service.clock(), comment="กรุณาเพิ่มจำนวนผู้สูงอายุ",
+            )  # fmt: skip
+            for notice in changed.notices:
+                service.queue(connection, notice)
+
+    shown = io.StringIO()
+    typing = _Typing(["สถานะ", "1"], {1: send_back})
+    TerminalChat(service, "me", typing, shown).run()
+    printed = shown.getvalue()
+    assert "กรุณาเพิ่มจำนวนผู้สูงอายุ" in printed
+    assert printed.index("กรุณาเพิ่มจำนวนผู้สูงอายุ") < printed.index(th("status.header", count=1))
+    assert th("revise.intro", reference="CM-2570-00001") in printed
+    assert service.undelivered("terminal") == []
