@@ -497,3 +497,23 @@ def test_a_name_typed_with_a_particle_is_stored_without_it(chat: Chat) -> None:
     """The profile keeps "นางสมศรี ใจดี" when the volunteer types "นางสมศรี ใจดีค่ะ"."""
     chat.run([*FIRST_PROPOSAL[:2], Text("นางสมศรี ใจดีค่ะ")])
     assert answers(chat)["full_name"] == "นางสมศรี ใจดี"
+
+
+@pytest.mark.parametrize(
+    ("steps", "typed", "key", "expected"),
+    [
+        (13, "ได้บ้างค่ะ", "help_received", "not_enough"),
+        (13, "ไม่รู้", "help_received", "unknown"),
+        (17, "ประมาณ 2 หมื่นบาทค่ะ", "budget", "10k_50k"),
+        (17, "ไม่รู้ค่ะ", "budget", "unknown"),
+        (21, "ปีนี้", "urgency", "this_year"),
+    ],
+)
+def test_everyday_words_pick_their_option(
+    chat: Chat, steps: int, typed: str, key: str, expected: str
+) -> None:
+    """What older volunteers type for an option, besides its label, picks that option."""
+    chat.run(FIRST_PROPOSAL[:steps])
+    assert asked(chat, f"q.{key}")
+    chat.send(typed)
+    assert answers(chat)[key] == expected

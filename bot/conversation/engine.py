@@ -22,8 +22,8 @@ from bot.conversation.state import (
     Turn,
     Who,
 )
-from bot.domain.counts import parse_people
-from bot.domain.i18n import LANGUAGES, text, words
+from bot.domain.counts import parse_baht, parse_people
+from bot.domain.i18n import LANGUAGES, has, text, words
 from bot.domain.matching import (
     fold,
     is_one_of,
@@ -172,6 +172,12 @@ def revision_asked(typed: str) -> str | None:
     if not found and core in _REVISE_WORDS:
         return ""
     return None
+
+
+def _synonyms(language: str, key: str, code: str) -> list[str]:
+    """Return the everyday words an option is also typed as ("ได้บ้าง"), from the catalogue."""
+    name = f"syn.{key}.{code}"
+    return text(language, name).split("|") if has(language, name) else []
 
 
 class Engine:
@@ -583,13 +589,14 @@ class Engine:
         """Return each option code with its labels in every language, in the order shown."""
         return {
             code: [views.option_label(lang, question, code, self.province) for lang in LANGUAGES]
+            + [word for lang in LANGUAGES for word in _synonyms(lang, question.key, code)]
             for code in self._options(state, who, question)
         }
 
     def _match(self, state: State, who: Who, question: Question, typed: str) -> str:
-        amount = parse_people(typed) if question.key == "budget" else None
-        if amount is not None and amount.low is not None and amount.low >= 100:
-            return budget_band(amount.high or amount.low)
+        baht = parse_baht(typed) if question.key == "budget" else None
+        if baht is not None and baht >= 100:
+            return budget_band(baht)
         found = match_one(typed, self._labels(state, who, question))
         if found.codes:
             return found.codes[0]

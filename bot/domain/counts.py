@@ -75,3 +75,18 @@ def format_count(language: str, value: object) -> str:
         return text(language, "value.count_unknown")
     number = f"{count.low:,}" if count.high is None else f"{count.low:,}–{count.high:,}"
     return text(language, f"value.{count.unit}", number=number)
+
+
+_MAGNITUDES = {"พัน": 1_000, "หมื่น": 10_000, "แสน": 100_000, "ล้าน": 1_000_000}
+_SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*(พัน|หมื่น|แสน|ล้าน)")
+
+
+def parse_baht(text: str) -> int | None:
+    """Read an amount of baht: "20,000", "ประมาณ 2 หมื่นบาท", "1.5 แสน", "สองหมื่น"; else None."""
+    scaled = _SCALED.search(ascii_digits(text).replace(",", ""))
+    if scaled:
+        return round(float(scaled[1]) * _MAGNITUDES[scaled[2]])
+    count = parse_people(text)
+    if count is None or count.low is None:
+        return None
+    return count.high or count.low
