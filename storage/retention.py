@@ -118,6 +118,8 @@ def _erase_lapsed(engine: Engine, before: datetime, now: datetime, pruned: Prune
     spoke_at = spoke.scalar_subquery()
     lapsed = select(v.id, v.platform, v.platform_user_id).where(
         v.erased_at.is_(None),
+        # nobody who never consented has personal data kept; consent starts the period
+        v.consent_given_at < before,
         or_(latest.is_(None), latest < before),
         or_(spoke_at.is_(None), spoke_at < before),
     )

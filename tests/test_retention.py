@@ -13,6 +13,7 @@ from handlers.cli.main import app
 from handlers.pruner import Pruner
 from storage import exports, staff
 from storage.models import AuditEntry, InboundEvent, Proposal, Volunteer
+from tests.broadcast_support import add_volunteers
 from tests.data_support import delivery, delivery_row, kept_export, volunteer_id
 from tests.helpers import Chat, Clock
 from tests.transcripts import FIRST_PROPOSAL
@@ -122,4 +123,12 @@ def test_a_volunteer_is_erased_the_promised_years_after_their_last_proposal(
     assert [name for _user, name, erased in rows if erased is not None] == [None]
     recent_id = volunteer_id(service, "terminal", "recent")
     assert sorted(owners, key=lambda owner: owner is None) == [recent_id, None]
+    assert service.prune().profiles == 0
+
+
+def test_a_volunteer_who_consented_lately_is_kept_though_they_never_wrote(
+    service: WelfareService,
+) -> None:
+    """No proposal and no conversation yet is not lapsed: the period starts with consent."""
+    add_volunteers(service, "line", 3)
     assert service.prune().profiles == 0
