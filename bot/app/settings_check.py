@@ -10,6 +10,7 @@ from bot.domain.i18n import LANGUAGES
 from bot.domain.province import known_provinces
 from bot.domain.schedule import QuietHours
 
+DATABASES = ("sqlite", "postgresql", "postgres")
 # what Telegram accepts as a webhook's secret_token
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -99,6 +100,17 @@ def problems(settings: Settings) -> list[str]:
         found.append(
             f"PROVINCE: {settings.province!r} is not a province the bot has data for; "
             f"use one of {', '.join(known_provinces())} (bot/domain/data/provinces.json)."
+        )
+    backend = urlparse(settings.database_url).scheme.split("+")[0]
+    if backend not in DATABASES:
+        found.append(
+            f"DATABASE_URL: {backend or '(no scheme)'!r} is not a database the bot runs on; "
+            "use sqlite:///path/to/file.db or postgresql://user@host/db (or leave it empty)."
+        )
+    if not settings.telegram_broadcast_rate > 0:
+        found.append(
+            f"TELEGRAM_BROADCAST_RATE: {settings.telegram_broadcast_rate!r} messages a second "
+            "cannot be sent; use a number above 0 (Telegram allows about 30)."
         )
     if settings.bot_language not in LANGUAGES:
         found.append(

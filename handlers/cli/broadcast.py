@@ -2,6 +2,7 @@
 
 import json
 import time
+import unicodedata
 from datetime import datetime
 
 import typer
@@ -48,6 +49,11 @@ def _preview(service: WelfareService, settings: Settings, broadcast_id: int) -> 
     return counts
 
 
+def _blank(message: str) -> bool:
+    """Tell whether a message shows nothing: only spaces, controls or zero-width characters."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in message)
+
+
 @app.command("create")
 def create(
     message: str = typer.Option(..., "--text", help="The message in Thai"),
@@ -57,9 +63,9 @@ def create(
     every: str | None = typer.Option(None, "--every", help="daily, weekly or monthly"),
 ) -> None:
     """Write a broadcast as a draft and show who would get it (nothing is sent yet)."""
-    if not message.strip():
+    if _blank(message):
         raise typer.BadParameter("the message is empty", param_hint="--text")
-    if message_en is not None and not message_en.strip():
+    if message_en is not None and _blank(message_en):
         raise typer.BadParameter("the message is empty", param_hint="--text-en")
     settings = Settings()
     service = build_service(settings)

@@ -3,6 +3,7 @@
 from typing import Any
 
 import typer
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
@@ -11,7 +12,16 @@ from bot.app.settings import SettingsError
 from storage.db import SchemaOutdated
 
 # known: the operator can fix them from the message; anything else is a bug and keeps its traceback
-KNOWN = (SettingsError, SchemaOutdated, ValidationError, DBAPIError, OSError, typer.TyperException)
+# (alembic's CommandError: `db upgrade` to a revision that does not exist)
+KNOWN = (
+    SettingsError,
+    SchemaOutdated,
+    ValidationError,
+    DBAPIError,
+    OSError,
+    CommandError,
+    typer.TyperException,
+)
 
 
 def is_usage(error: BaseException) -> bool:
