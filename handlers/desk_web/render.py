@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse
 
 from bot.domain.calendar import BE_OFFSET, TH_MONTHS_SHORT, format_date, to_bangkok
 from bot.domain.counts import format_count, stored_count
-from bot.domain.i18n import text
+from bot.domain.i18n import has, text
 from bot.domain.proposal_filter import be_date
 from bot.domain.province import Province
 
@@ -77,9 +77,14 @@ class Pages:
         def people_count(row: Any) -> str:
             return format_count(language, stored_count(row))
 
+        def action_name(code: str) -> str:
+            # an audit action's name in this language; a code nobody named yet shows as itself
+            key = f"audit.action.{code}"
+            return text(language, key) if has(language, key) else code
+
         body = self.env.get_template(template).render(
             t=t, lang=language, district=district, province=self.province,
-            people_count=people_count, day=lambda v: day(v, language),
+            people_count=people_count, action_name=action_name, day=lambda v: day(v, language),
             when=lambda v: when(v, language), month=lambda v: month(v, language), **context,
         )  # fmt: skip
         headers = {"Cache-Control": "no-store", "Content-Language": language}
