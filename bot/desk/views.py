@@ -7,6 +7,7 @@ from bot.conversation.views import format_value, proposal_line, result, what_nex
 from bot.domain.calendar import format_date
 from bot.domain.i18n import text
 from bot.domain.messages import Button, Image, Reply
+from bot.domain.normalize import national_phone
 from bot.domain.province import Province
 from bot.domain.questionnaire import PROPOSAL, TARGET_GROUPS
 from bot.domain.roles import STAFF_COMMANDS, Officer, mask_name, mask_phone
@@ -85,7 +86,7 @@ def proposal(
             value = format_value(language, question, answers.get(question.key), province)
             lines.append(f"{label}: {value}")
     images = _photos_line(language, found.get("photo_files") or [], lines)
-    name, phone = found["full_name"], found["phone"]
+    name, phone = found["full_name"], national_phone(found["phone"])
     if officer.masked:
         name, phone = mask_name(name), mask_phone(phone)
     lines += ["", text(language, "desk.show.volunteer", name=name or "-", phone=phone or "-",

@@ -112,3 +112,10 @@ def search_form(*texts: str | None) -> str:
     drops zero-width characters, repeated marks and doubled spaces.
     """
     return "\n".join(thai_normalize(unicodedata.normalize("NFC", t)) for t in texts if t)
+
+
+def national_phone(stored: str | None) -> str | None:
+    """Return a stored phone number (+66…) as Thais write it (081-234-5678), as text."""
+    if stored and stored.startswith("+66"):
+        return Phone(stored).national
+    return stored

@@ -12,7 +12,7 @@ from typing import IO, Any
 from bot.domain.calendar import BE_OFFSET, to_bangkok
 from bot.domain.counts import format_count, stored_count
 from bot.domain.i18n import CATALOGUES, text
-from bot.domain.normalize import Phone
+from bot.domain.normalize import national_phone
 from bot.domain.province import Province
 from bot.domain.roles import mask_name, mask_phone
 from bot.reports.xlsx_stream import Workbook
@@ -154,13 +154,6 @@ def values(row: Mapping[Any, Any], province: Province, masked: bool) -> list[Any
         row["organisation"],
         row["platform"],
     ]
-
-
-def national_phone(stored: str | None) -> str | None:
-    """Return a stored phone number (+66…) as Thais write it (081-234-5678), as text."""
-    if stored and stored.startswith("+66"):
-        return Phone(stored).national
-    return stored
 
 
 def be_text(moment: datetime) -> str:

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 from bot.conversation.views import format_value
 from bot.desk import review
 from bot.domain.calendar import fiscal_year, to_bangkok
-from bot.domain.normalize import clean_text
+from bot.domain.normalize import clean_text, national_phone
 from bot.domain.proposal_filter import ProposalFilter, parse_date, year_of
 from bot.domain.questionnaire import PROPOSAL, SUBGROUPS, TARGET_GROUPS
 from bot.domain.roles import mask_name, mask_phone
@@ -144,7 +144,7 @@ class ProposalPages:
         if found is None or not visit.officer.sees(found["target_group"]):
             return self.web.not_found(visit)
         self.web.audit(visit, "show", {"reference": found["reference"]})
-        name, phone = found["full_name"], found["phone"]
+        name, phone = found["full_name"], national_phone(found["phone"])
         if visit.officer.masked:
             name, phone = mask_name(name), mask_phone(phone)
         others: list[Any] = []
