@@ -1,8 +1,9 @@
-"""Workbooks built after a page's transaction has ended, so a long build holds no write lock."""
+"""Workbooks streamed as they are written, after a page's transaction has ended."""
 
 import os
-import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from typing import IO
 
 from starlette.responses import StreamingResponse
 
@@ -10,25 +11,37 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _CHUNK = 64 * 1024
 
 
-def workbook(build: Callable[[str], None], filename: str) -> StreamingResponse:
-    """Send a workbook that `build` writes to a path once the response starts, then delete it.
+def workbook(build: Callable[[IO[bytes]], None], filename: str) -> StreamingResponse:
+    """Send a workbook that `build` writes to a stream, piece by piece as it is written.
 
     A page runs in one write transaction (SQLite: BEGIN IMMEDIATE) that ends when its handler
-    returns; building the file here instead, from its own read-only connection, keeps a
-    100,000-row export from holding every volunteer's answer behind it.
+    returns; building the file only once the response starts, from its own read-only
+    connection, keeps a 100,000-row export from holding every volunteer's answer behind it.
+    The zip is written to a pipe (zipfile writes data descriptors to an unseekable stream), so
+    the first bytes leave at once instead of after the whole workbook.
     """
     headers = {"Content-Disposition": f'attachment; filename="{filename}"',
                "Cache-Control": "no-store"}  # fmt: skip
-    return StreamingResponse(_built(build), media_type=XLSX, headers=headers)
+    return StreamingResponse(_piped(build), media_type=XLSX, headers=headers)
 
 
-def _built(build: Callable[[str], None]) -> Iterator[bytes]:
-    handle, path = tempfile.mkstemp(suffix=".xlsx")
-    os.close(handle)
-    try:
-        build(path)
-        with open(path, "rb") as file:
-            while chunk := file.read(_CHUNK):
-                yield chunk
-    finally:
-        os.unlink(path)
+def _piped(build: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
+    reading, writing = os.pipe()
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with os.fdopen(writing, "wb") as out:
+                build(out)
+        except BaseException as error:  # handed to the response, which logs it
+            failed.append(error)
+
+    writer = threading.Thread(target=write, name="workbook", daemon=True)
+    writer.start()
+    # closing the read end (a browser that went away) stops the writer with a broken pipe
+    with os.fdopen(reading, "rb") as pipe:
+        while chunk := pipe.read(_CHUNK):
+            yield chunk
+    writer.join()
+    if failed and not isinstance(failed[0], BrokenPipeError):
+        raise failed[0]

@@ -1,6 +1,7 @@
 """The overview: a fiscal year's proposals and people per group and district, statuses, months."""
 
 from datetime import date
+from typing import IO
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -76,8 +77,8 @@ class OverviewPage:
         self.web.audit(visit, "report", {"fiscal_year": year})
         officer, province = visit.officer, self.web.service.province
 
-        def build(path: str) -> None:
+        def build(out: IO[bytes]) -> None:
             with reading(self.web.service.db) as connection:
-                write_report(connection, path, year, province, officer.masked, officer.scope)
+                write_report(connection, out, year, province, officer.masked, officer.scope)
 
         return downloads.workbook(build, f"report-{year}.xlsx")

@@ -1,7 +1,7 @@
 """Proposal pages: the filtered list with counts, paging, bulk review and exports; one proposal."""
 
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
@@ -251,9 +251,9 @@ class ProposalPages:
             return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
         province = self.web.service.province
 
-        def build(path: str) -> None:
+        def build(out: IO[bytes]) -> None:
             with reading(self.web.service.db) as connection:
-                write_xlsx(queries.stream(connection, found, scope), path, province, masked)
+                write_xlsx(queries.stream(connection, found, scope), out, province, masked)
 
         return downloads.workbook(build, filename)
 
