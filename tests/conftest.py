@@ -13,6 +13,10 @@ from bot.app.service import WelfareService
 from bot.domain.province import load_province
 from storage.db import make_engine, normalize_url, upgrade
 from storage.models import Base
+from tests.fakes.line_api import FakeLine
+from tests.fakes.line_api import app as line_app
+from tests.fakes.loopback import serving
+from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import Chat, Clock
 
 PG_REASON = "TEST_DATABASE_URL is not set; PostgreSQL tests need a server (see .ci/run)"
@@ -106,3 +110,23 @@ def any_service(db_url: str, clock: Clock, tmp_path: Path) -> WelfareService:
 def chat(service: WelfareService) -> Chat:
     """Return a volunteer chatting with the service."""
     return Chat(service)
+
+
+# the platforms' fakes on loopback; a test file that needs other limits defines its own
+@pytest.fixture
+def telegram_fake() -> Iterator[FakeTelegram]:
+    """Serve a fake Bot API on loopback."""
+    fake = FakeTelegram(poll_cap=0.3)
+    with serving(fake.app()) as server:
+        fake.base_url = f"{server.url}/bot"  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture
+def line_fake() -> Iterator[FakeLine]:
+    """Serve a fake Messaging API that validates every call against LINE's spec."""
+    fake = FakeLine()
+    with serving(line_app(fake)) as server:
+        fake.base_url = server.url  # type: ignore[attr-defined]
+        yield fake
+    assert fake.violations == [], "the bot sent something LINE would reject"

@@ -12,7 +12,7 @@ import logging
 import shutil
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,6 @@ from storage import inbox
 from storage import proposal_queries as queries
 from storage.models import InboundEvent
 from tests.fakes.line_api import FakeLine
-from tests.fakes.line_api import app as line_app
-from tests.fakes.loopback import serving
 from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.helpers import Chat
 from tests.line_support import SECRET, TOKEN, LineUser, sign
@@ -143,15 +141,6 @@ def unprocessed(service: WelfareService) -> int:
 
 
 @pytest.fixture
-def telegram_fake() -> Iterator[FakeTelegram]:
-    """Serve a fake Bot API on loopback."""
-    fake = FakeTelegram(poll_cap=0.3)
-    with serving(fake.app()) as server:
-        fake.base_url = f"{server.url}/bot"  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture
 async def telegram_webhook(
     service: WelfareService, telegram_fake: FakeTelegram
 ) -> AsyncIterator[tuple[TelegramChannel, httpx.AsyncClient]]:
@@ -245,16 +234,6 @@ async def test_telegram_updates_in_the_corpus_fetched_by_polling_end_processed_o
 
 
 # LINE -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def line_fake() -> Iterator[FakeLine]:
-    """Serve a fake Messaging API that validates every call against LINE's spec."""
-    fake = FakeLine()
-    with serving(line_app(fake)) as server:
-        fake.base_url = server.url  # type: ignore[attr-defined]
-        yield fake
-    assert fake.violations == [], "the bot sent something LINE would reject"
 
 
 def line_headers(case: dict[str, Any], raw: bytes) -> dict[str, str]:

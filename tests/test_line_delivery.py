@@ -36,15 +36,6 @@ USER = "U" + "b" * 32
 
 
 @pytest.fixture
-def telegram_fake() -> Iterator[FakeTelegram]:
-    """Serve a fake Bot API on loopback."""
-    fake = FakeTelegram(poll_cap=0.3)
-    with serving(fake.app()) as server:
-        fake.base_url = f"{server.url}/bot"  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture
 def line_fake() -> Iterator[FakeLine]:
     """Serve a fake Messaging API that validates every call against LINE's spec."""
     fake = FakeLine()

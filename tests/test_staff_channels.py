@@ -3,7 +3,7 @@
 import asyncio
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -19,8 +19,6 @@ from handlers.telegram.channel import TelegramChannel
 from handlers.web import export_route
 from storage import staff
 from tests.fakes.line_api import FakeLine
-from tests.fakes.line_api import app as line_app
-from tests.fakes.loopback import serving
 from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.helpers import Clock, th
 from tests.line_support import SECRET, TOKEN, LineUser, body, sign
@@ -30,25 +28,6 @@ from tests.telegram_support import wait_sent, web_server
 from tests.transcripts import FIRST_PROPOSAL
 
 PUBLIC = "https://welfare.example.org"
-
-
-@pytest.fixture
-def telegram_fake() -> Iterator[FakeTelegram]:
-    """Serve a fake Bot API on loopback."""
-    fake = FakeTelegram(poll_cap=0.3)
-    with serving(fake.app()) as server:
-        fake.base_url = f"{server.url}/bot"  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture
-def line_fake() -> Iterator[FakeLine]:
-    """Serve a fake Messaging API that validates every call against LINE's spec."""
-    fake = FakeLine()
-    with serving(line_app(fake)) as server:
-        fake.base_url = server.url  # type: ignore[attr-defined]
-        yield fake
-    assert fake.violations == [], "the bot sent something LINE would reject"
 
 
 class Both:
