@@ -102,9 +102,10 @@ def problems(settings: Settings) -> list[str]:
             f"use one of {', '.join(known_provinces())} (bot/domain/data/provinces.json)."
         )
     backend = urlparse(settings.database_url).scheme.split("+")[0]
-    if backend not in DATABASES:
+    # a URL with no scheme at all has its own line where the database is opened
+    if backend and backend not in DATABASES:
         found.append(
-            f"DATABASE_URL: {backend or '(no scheme)'!r} is not a database the bot runs on; "
+            f"DATABASE_URL: {backend!r} is not a database the bot runs on; "
             "use sqlite:///path/to/file.db or postgresql://user@host/db (or leave it empty)."
         )
     if not settings.telegram_broadcast_rate > 0:
