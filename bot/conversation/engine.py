@@ -157,6 +157,7 @@ PROPOSAL_IDEA_WORDS = 3
 
 _REFERENCE = re.compile(r"\b([A-Z]{2,4}-\d{4}-\d{1,6})\b", re.IGNORECASE)
 _REVISE_WORDS = {fold(word) for word in words("words.revise")}
+_ENGLISH_WORDS, _THAI_WORDS = words("words.lang_en"), words("words.lang_th")
 _EDIT_CORES = {fold(word) for word in words("words.edit")}
 
 
@@ -239,9 +240,9 @@ class Engine:
                 answer = "no"
             elif typed in _AGREE_WORDS or is_one_of(typed, sorted(_AGREE_WORDS)):
                 answer = "yes"
-            elif typed in {"english", "ภาษาอังกฤษ"}:
+            elif typed in _ENGLISH_WORDS:
                 return Turn(state, (views.consent("en", self.province),))
-            elif typed in {"ภาษาไทย", "ไทย", "thai"}:
+            elif typed in _THAI_WORDS:
                 return Turn(state, (views.consent("th", self.province),))
         if answer == "yes":
             return self._consented(state, replace(who, consented=True, language=language))

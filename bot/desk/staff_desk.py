@@ -17,7 +17,7 @@ from bot.desk import members, review, views
 from bot.desk.broadcasts import BroadcastDesk
 from bot.domain import platforms, roles
 from bot.domain.calendar import to_bangkok
-from bot.domain.i18n import text
+from bot.domain.i18n import text, words
 from bot.domain.messages import Button, Input, Notice, Press, Reply, Text
 from bot.domain.normalize import clean_text
 from bot.domain.proposal_filter import ProposalFilter, group_of, parse_filter, status_of
@@ -29,7 +29,8 @@ from storage import desk_logins, exports, staff
 from storage import proposal_queries as queries
 
 # typed words that ask for a web desk link, like /desk
-WEB_WORDS = ("เข้าเว็บ",)
+# typed instead of /desk (LINE has no command menu)
+WEB_WORDS = words("words.desk")
 # a list page counts this far and then says "more than"; /stats gives exact numbers
 COUNT_UP_TO = 1000
 
@@ -97,7 +98,7 @@ class Desk:
             if command not in STAFF_COMMANDS or not officer.may(command):
                 return None
             return self._command(connection, row, officer, desk, command, rest)
-        if typed is not None and clean_text(typed) in WEB_WORDS:
+        if typed is not None and clean_text(typed).casefold() in WEB_WORDS:
             return DeskTurn([self._web_link(connection, platform, user_id)])
         if typed is not None and desk.get("bc") and officer.may("broadcast"):
             replies = self.broadcasts.typed(connection, row, officer, desk, clean_text(typed))

@@ -143,7 +143,7 @@ def is_one_of(typed: str, words: Sequence[str]) -> bool:
 
 
 # particles that only close a sentence politely; "ค่า" and a lone "นะ" can end real words
-_CLOSING = ("นะคะ", "นะครับ", "นะค่ะ", "ค่ะ", "คะ", "ครับ", "คับ", "จ้า", "จ้ะ")
+_CLOSING = tuple(p for p in _PARTICLES if p not in ("ค่า", "นะ"))
 
 
 def without_closing_particle(typed: str) -> str:
