@@ -1,16 +1,25 @@
 """/deletedata erases a volunteer everywhere their personal data is kept."""
 
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.app.service import WelfareService
 from bot.domain.messages import Notice, Press, Reply
 from storage import exports
 from storage.models import InboundEvent, OutboxMessage, Proposal
+from tests.conftest import make_service
 from tests.data_support import delivery, delivery_row, kept_export, volunteer_id
-from tests.helpers import Chat, th
+from tests.helpers import Chat, Clock, th
 from tests.transcripts import FIRST_PROPOSAL
+
+
+@pytest.fixture
+def service(db_url: str, clock: Clock, tmp_path: Path) -> WelfareService:
+    """Return the service on SQLite, then on PostgreSQL (when TEST_DATABASE_URL is set)."""
+    return make_service(db_url, clock, tmp_path / "data")
 
 
 def test_erasure_reaches_proposals_deliveries_outbox_events_and_exports(

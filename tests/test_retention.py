@@ -14,11 +14,18 @@ from handlers.pruner import Pruner
 from storage import exports, staff
 from storage.models import AuditEntry, InboundEvent, Proposal, Volunteer
 from tests.broadcast_support import add_volunteers
+from tests.conftest import make_service
 from tests.data_support import delivery, delivery_row, kept_export, volunteer_id
 from tests.helpers import Chat, Clock
 from tests.transcripts import FIRST_PROPOSAL
 
 DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def service(db_url: str, clock: Clock, tmp_path: Path) -> WelfareService:
+    """Return the service on SQLite, then on PostgreSQL (when TEST_DATABASE_URL is set)."""
+    return make_service(db_url, clock, tmp_path / "data")
 
 
 def _event_ids(service: WelfareService) -> set[str]:
