@@ -1,6 +1,7 @@
 """The staff desk on the real channels: files on Telegram, links on LINE, notices across both."""
 
 import asyncio
+import contextlib
 import io
 import re
 from collections.abc import AsyncIterator
@@ -177,6 +178,107 @@ async def test_a_line_download_link_works_only_once_its_officer_confirms_in_chat
     gone = await both.http.get(path)
     assert gone.status_code == 404
     assert th("desk.export.gone") in gone.text
+
+
+async def export_link(both: Both, line_fake: FakeLine, officer: LineUser) -> str:
+    """Ask for a CSV export in LINE as an officer; return the link's path on the web app."""
+    await both.post_line(officer.text("/export csv"))
+    url = line_fake.texts_to(officer.user_id)[-1].split(": ")[-1].strip()
+    assert url.startswith(f"{PUBLIC}/exports/")
+    return url.removeprefix(PUBLIC)
+
+
+async def ask_download(
+    both: Both, line_fake: FakeLine, officer: LineUser, path: str, browser: httpx.AsyncClient
+) -> tuple[str, str]:
+    """Ask for the file in a browser; return the allow and deny data the officer is shown."""
+    asked = await browser.post(path)
+    assert asked.status_code == 200, asked.text
+    await both.courier.idle()
+    question = line_fake.messages_to(officer.user_id)[-1]
+    allow, deny = (item["action"]["data"] for item in question["quickReply"]["items"])
+    return allow, deny
+
+
+def downloads_audited(service: WelfareService) -> list[tuple[str, int]]:
+    """Return who each audited download was for and which download of the link it was."""
+    with service.db.begin() as connection:
+        entries = staff.audit_entries(connection)
+    return [(e["actor"], e["detail"]["download"]) for e in entries if e["action"] == "download"]
+
+
+def leaks_nothing(response: httpx.Response) -> bool:
+    """Tell whether a refused download carries neither the file nor its name."""
+    return (
+        "content-disposition" not in response.headers
+        and "สมหญิง" not in response.text
+        and "เลขที่อ้างอิง" not in response.text
+        and ".csv" not in response.text
+    )
+
+
+async def test_a_link_downloads_three_times_at_most_each_audited(
+    both: Both, line_fake: FakeLine, service: WelfareService
+) -> None:
+    """Three allowed downloads, each audited; a fourth is refused in Thai with nothing in it."""
+    add_proposals(service, [{}])
+    officer = LineUser(line_fake, "U" + "c" * 32)
+    make_staff(service, officer.user_id, "staff", platform="line")
+    path = await export_link(both, line_fake, officer)
+    async with contextlib.AsyncExitStack() as stack:
+        browsers = [await stack.enter_async_context(httpx.AsyncClient(base_url=both.http.base_url))
+                    for _ in range(4)]  # fmt: skip
+        # all four allowed before any download: the downloads, not the requests, are counted
+        for browser in browsers:
+            allow, _deny = await ask_download(both, line_fake, officer, path, browser)
+            await both.post_line(officer.postback(allow))
+            assert line_fake.texts_to(officer.user_id)[-1] == th("desk.export.allowed")
+        for number, browser in enumerate(browsers[:3], start=1):
+            got = await browser.get(f"{path}/file")
+            assert got.status_code == 200
+            assert "สมหญิง" in got.content.decode("utf-8-sig")
+            assert len(downloads_audited(service)) == number, "each download is audited at once"
+        fourth = await browsers[3].get(f"{path}/file")
+        assert (fourth.status_code, th("export.page.used_up") in fourth.text) == (410, True)
+        assert leaks_nothing(fourth)
+    asked_before = len(line_fake.messages_to(officer.user_id))
+    for again in (await both.http.get(path), await both.http.post(path)):
+        assert (again.status_code, th("export.page.used_up") in again.text) == (410, True)
+        assert leaks_nothing(again)
+    await both.courier.idle()
+    assert len(line_fake.messages_to(officer.user_id)) == asked_before, "nobody is asked again"
+    assert downloads_audited(service) == [(f"line:{officer.user_id}", n) for n in (1, 2, 3)]
+
+
+async def test_another_officers_answer_neither_allows_nor_refuses_a_download(
+    both: Both, line_fake: FakeLine, telegram_fake: FakeTelegram, service: WelfareService
+) -> None:
+    """Only the officer who asked for the export can answer for its link, on any platform."""
+    add_proposals(service, [{}])
+    officer = LineUser(line_fake, "U" + "d" * 32)
+    other = LineUser(line_fake, "U" + "e" * 32)
+    make_staff(service, officer.user_id, "staff", platform="line")
+    make_staff(service, other.user_id, "admin", platform="line")
+    make_staff(service, "78", "admin", platform="telegram")
+    path = await export_link(both, line_fake, officer)
+    allow, deny = await ask_download(both, line_fake, officer, path, both.http)
+
+    await both.post_line(other.postback(allow))
+    assert line_fake.texts_to(other.user_id)[-1] != th("desk.export.allowed")
+    await both.post_line(other.postback(deny))
+    assert line_fake.texts_to(other.user_id)[-1] != th("desk.export.denied")
+    telegram_fake.push(Updates(78).press(allow), Updates(78).press(deny))
+    await wait_sent(telegram_fake, lambda f: len(f.texts(78)) == 2)
+    assert th("desk.export.allowed") not in telegram_fake.texts(78)
+    waiting = await both.http.get(f"{path}/file")
+    assert (waiting.status_code, th("export.page.waiting") in waiting.text) == (403, True)
+    assert leaks_nothing(waiting)
+    assert downloads_audited(service) == []
+
+    await both.post_line(officer.postback(allow))
+    assert line_fake.texts_to(officer.user_id)[-1] == th("desk.export.allowed")
+    assert (await both.http.get(f"{path}/file")).status_code == 200
+    assert downloads_audited(service) == [(f"line:{officer.user_id}", 1)]
 
 
 async def test_the_sweep_sends_notices_queued_by_another_process(
