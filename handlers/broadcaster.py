@@ -1,8 +1,10 @@
-"""Sends due broadcasts: one run at a time per worker under a lease, paced per platform.
+"""Sends due broadcasts: one run at a time per worker, held as broadcast_hold.py says, paced.
 
 Every recipient's row is written before anything is sent and updated as each send ends, so a
-worker killed mid-run leaves exactly the unsent rows pending; whoever takes the run over
-(the same process after a restart, or another worker once the lease lapses) sends only those.
+worker killed mid-run leaves exactly the unsent rows pending (and the ones in flight `sending`);
+whoever takes the run over (another worker within seconds on PostgreSQL, the same process
+after a restart on SQLite) sends only those. A send that fails for now (a 5xx, the network) is
+tried again after RETRY_DELAYS, then given up on with its reason.
 """
 
 import asyncio
@@ -23,19 +25,26 @@ from bot.domain.i18n import text
 from bot.domain.messages import Notice, Reply
 from bot.domain.schedule import QuietHours
 from handlers import metrics
+from handlers.broadcast_hold import RunHold, run_hold
 from storage import broadcasts
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)
 DRAFT_IDLE = timedelta(hours=24)
-TICK_SECONDS = 5.0
+# how often a worker looks for due broadcasts, and so the wait before a dead one's run is taken
+TICK_SECONDS = 2.0
+# the waits after a recipient's 1st, 2nd … failed send; one more failure gives up (7 attempts
+# over about half an hour: a platform's outage of minutes is ridden out, a dead one is reported)
+RETRY_DELAYS = tuple(timedelta(seconds=30 * 2**n) for n in range(6))
+# the status a sender records for a send that failed for now and is worth trying again
+RETRY = "retry"
 
 
 class Outcome(Protocol):
     """Records what became of recipients (called by senders as each send ends)."""
 
     def __call__(self, ids: Sequence[int], status: str, reason: str | None = None) -> None:
-        """Record a status for deliveries."""
+        """Record a status for deliveries (RETRY: failed for now, with why)."""
 
 
 class Sender(Protocol):
@@ -74,13 +83,14 @@ class Broadcaster:
         quiet: QuietHours | None = None,
         worker: str | None = None,
         lease: timedelta = LEASE,
+        hold: RunHold | None = None,
     ) -> None:
         self.service = service
         self.senders = {sender.platform: sender for sender in senders}
         self.quiet = quiet or QuietHours()
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-        # how long a run stays claimed without renewal: after a crash, the wait to resume
-        self.lease = lease
+        # the lease is SQLite's only: how long a run stays claimed without renewal
+        self.hold = hold or run_hold(service.db, self.worker, lease, service.clock)
         self._task: asyncio.Task[None] | None = None
 
     def start(self, every: float = TICK_SECONDS) -> None:
@@ -128,13 +138,13 @@ class Broadcaster:
             return False
         with self.service.db.begin() as connection:
             broadcasts.start_due(connection, now)
-            run = broadcasts.claim_run(connection, self.worker, now, now + self.lease)
+        with self.hold.claim(now) as run:
             if run is None:
                 return False
-            broadcasts.materialize(connection, run, fiscal_year(now), now)
-        if not await self._within_quota(run):
-            return True
-        await self._send(run)
+            with self.service.db.begin() as connection:
+                broadcasts.materialize(connection, run, fiscal_year(now), now)
+            if await self._within_quota(run):
+                await self._send(run)
         return True
 
     async def _within_quota(self, run: RowMapping) -> bool:
@@ -169,14 +179,22 @@ class Broadcaster:
         return False
 
     async def _send(self, run: RowMapping) -> None:
-        """Send a run on every platform at once, keeping the lease alive meanwhile."""
+        """Send a run on every platform at once, while this worker still holds it."""
         texts = message_texts(run)
-        keeper = asyncio.create_task(self._keep_lease(run["id"]))
+        keeper = asyncio.create_task(self.hold.keep(run["id"]))
 
         def record(ids: Sequence[int], status: str, reason: str | None = None) -> None:
+            now = self.service.clock()
+            done = len(ids)
             with self.service.db.begin() as connection:
-                broadcasts.mark(connection, ids, status, self.service.clock(), reason)
-            metrics.BROADCAST_SENT.labels(status).inc(len(ids))
+                if status == RETRY:
+                    # only those given up on are done (failed); the others wait their turn
+                    done = broadcasts.retry_later(connection, ids, reason or status, now,
+                                                  RETRY_DELAYS)  # fmt: skip
+                    status = "failed"
+                else:
+                    broadcasts.mark(connection, ids, status, now, reason)
+            metrics.BROADCAST_SENT.labels(status).inc(done)
 
         def open_now() -> bool:
             return not keeper.done() and not self.quiet.quiet(self.service.clock())
@@ -190,15 +208,4 @@ class Broadcaster:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         with self.service.db.begin() as connection:
-            if not broadcasts.finish_if_done(connection, run["id"], self.service.clock()):
-                broadcasts.release(connection, run["id"])
-
-    async def _keep_lease(self, run_id: int) -> None:
-        """Renew the lease on a run; end (stopping the senders) if another worker took it."""
-        while True:
-            await asyncio.sleep(self.lease.total_seconds() / 4)
-            now = self.service.clock()
-            with self.service.db.begin() as connection:
-                if not broadcasts.renew(connection, run_id, self.worker, now + self.lease):
-                    log.warning("lost the lease on broadcast run %s", run_id)
-                    return
+            broadcasts.finish_if_done(connection, run["id"], self.service.clock())

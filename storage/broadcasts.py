@@ -1,19 +1,28 @@
-"""Broadcasts in storage: audiences as SQL, runs claimed by one worker, each recipient's fate."""
+"""Broadcasts in storage: audiences as SQL, runs claimed by one worker, each recipient's fate.
+
+A run is held by one worker while it sends: on PostgreSQL by a session advisory lock (RUNS, the
+run's id) on a connection of the worker's, which the server drops the moment that worker dies;
+on SQLite, where only one process uses the file, by a lease the worker renews.
+"""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     bindparam,
+    case,
+    column,
     exists,
     false,
     func,
     insert,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import RowMapping
@@ -30,6 +39,7 @@ from storage.models import (
     Proposal,
     Volunteer,
 )
+from storage.queue import RUNS
 
 B = Broadcast.__table__.c
 R = BroadcastRun.__table__.c
@@ -38,6 +48,34 @@ V = Volunteer.__table__.c
 P = Proposal.__table__.c
 C = Conversation.__table__.c
 DONE = ("sent", "failed", "skipped")
+WAITING = ("pending", "sending")
+
+_HOLD_RUN = text("SELECT pg_try_advisory_lock(:ns, :id)").bindparams(ns=RUNS)
+_LET_GO = text("SELECT pg_advisory_unlock(:ns, :id)").bindparams(ns=RUNS)
+_HELD_RUNS = (
+    text(
+        "SELECT objid::bigint AS id FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        f" AND classid = {RUNS} AND objsubid = 2"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    .columns(column("id", BigInteger))
+    .scalar_subquery()
+)
+_STILL_HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = pg_backend_pid() AND classid = :ns AND objid = :id AND objsubid = 2"
+).bindparams(ns=RUNS)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Recipients who may be sent to now: not waiting out a failed send's back-off."""
+    return D.retry_at.is_(None) | (D.retry_at <= now)
+
+
+def _work_due(now: datetime) -> ColumnElement[bool]:
+    """Runs with something to do now: recipients to write, or some to send to."""
+    sendable = exists().where(D.run_id == R.id, D.status.in_(WAITING), _due(now))
+    return R.started_at.is_(None) | sendable
 
 
 def audience_where(audience: Audience, fiscal_year: int) -> list[ColumnElement[bool]]:
@@ -189,20 +227,39 @@ def start_due(connection: Connection, now: datetime) -> list[int]:
 
 
 def being_sent(connection: Connection, broadcast_id: int, now: datetime) -> bool:
-    """Tell whether a worker holds an unfinished run of a broadcast (its lease not lapsed)."""
+    """Tell whether a live worker holds an unfinished run of a broadcast."""
+    held = (
+        R.id.in_(_HELD_RUNS) if connection.dialect.name == "postgresql" else R.claimed_until >= now
+    )
+    query = select(R.id).where(R.broadcast_id == broadcast_id, R.finished_at.is_(None), held)
+    return connection.execute(query.limit(1)).first() is not None
+
+
+def work_due(connection: Connection, broadcast_id: int, now: datetime) -> bool:
+    """Tell whether a broadcast has a run with something to send now (not only back-offs)."""
     query = select(R.id).where(
-        R.broadcast_id == broadcast_id, R.finished_at.is_(None), R.claimed_until >= now
+        R.broadcast_id == broadcast_id, R.finished_at.is_(None), _work_due(now)
     )
     return connection.execute(query.limit(1)).first() is not None
+
+
+def _details(connection: Connection, run_id: int) -> RowMapping:
+    """Return a run with what its broadcast says and to whom."""
+    query = (
+        select(BroadcastRun.__table__, B.text_th, B.text_en, B.audience, B.created_by)
+        .join(Broadcast, B.id == R.broadcast_id)
+        .where(R.id == run_id)
+    )
+    return connection.execute(query).mappings().one()
 
 
 def claim_run(
     connection: Connection, worker: str, now: datetime, lease_until: datetime
 ) -> RowMapping | None:
-    """Claim the oldest unfinished run nobody holds (or whose holder's lease lapsed)."""
+    """Lease the oldest unfinished run with work due that nobody holds (or whose lease lapsed)."""
     free = (R.claimed_by.is_(None)) | (R.claimed_until < now) | (R.claimed_by == worker)
     candidate = connection.execute(
-        select(R.id).where(R.finished_at.is_(None), free).order_by(R.id).limit(1)
+        select(R.id).where(R.finished_at.is_(None), free, _work_due(now)).order_by(R.id).limit(1)
     ).scalar()
     if candidate is None:
         return None
@@ -213,12 +270,47 @@ def claim_run(
     ).rowcount
     if not won:
         return None
-    query = (
-        select(BroadcastRun.__table__, B.text_th, B.text_en, B.audience, B.created_by)
-        .join(Broadcast, B.id == R.broadcast_id)
-        .where(R.id == candidate)
-    )
-    return connection.execute(query).mappings().one()
+    return _details(connection, candidate)
+
+
+def runs_due(connection: Connection, now: datetime, limit: int = 20) -> list[int]:
+    """Return unfinished runs with work due, oldest first (held by a worker or not)."""
+    query = select(R.id).where(R.finished_at.is_(None), _work_due(now)).order_by(R.id)
+    found = list(connection.execute(query.limit(limit)).scalars())
+    connection.commit()
+    return found
+
+
+def hold_run(connection: Connection, run_id: int) -> bool:
+    """Take a run's advisory lock on this session; False when another session holds it."""
+    got = bool(connection.execute(_HOLD_RUN, {"id": run_id}).scalar_one())
+    connection.commit()
+    return got
+
+
+def take_held(connection: Connection, run_id: int, worker: str, now: datetime) -> RowMapping | None:
+    """Return a run whose lock this session holds, if it still has work due; note who sends it."""
+    claimed = connection.execute(
+        update(BroadcastRun)
+        .where(R.id == run_id, R.finished_at.is_(None), _work_due(now))
+        .values(claimed_by=worker, claimed_until=None)
+    ).rowcount
+    run = _details(connection, run_id) if claimed else None
+    connection.commit()
+    return run
+
+
+def still_held(connection: Connection, run_id: int) -> bool:
+    """Tell whether this session still holds a run's lock (its connection is alive)."""
+    held = bool(connection.execute(_STILL_HELD, {"id": run_id}).scalar_one())
+    connection.commit()
+    return held
+
+
+def let_go(connection: Connection, run_id: int) -> None:
+    """Give a run's advisory lock back."""
+    connection.execute(_LET_GO, {"id": run_id})
+    connection.commit()
 
 
 def renew(connection: Connection, run_id: int, worker: str, lease_until: datetime) -> bool:
@@ -259,16 +351,48 @@ def materialize(connection: Connection, run: RowMapping, fiscal_year: int, now: 
 
 
 def pending(
-    connection: Connection, run_id: int, platform: str, limit: int = 1000
+    connection: Connection, run_id: int, platform: str, now: datetime, limit: int = 1000
 ) -> list[RowMapping]:
-    """Return recipients of a run on a platform still to be sent to, in order."""
+    """Return recipients of a run on a platform to send to now, in order."""
     query = (
         select(D.id, D.volunteer_id, D.recipient, D.language)
-        .where(D.run_id == run_id, D.platform == platform, D.status == "pending")
+        .where(D.run_id == run_id, D.platform == platform, D.status == "pending", _due(now))
         .order_by(D.id)
         .limit(limit)
     )
     return list(connection.execute(query).mappings())
+
+
+def take_for_sending(
+    connection: Connection, delivery_ids: Sequence[int], now: datetime
+) -> set[int]:
+    """Mark recipients as being sent to, unless no longer pending (cancelled); return those."""
+    taken = connection.execute(
+        update(BroadcastDelivery)
+        .where(D.id.in_(list(delivery_ids)), D.status == "pending")
+        .values(status="sending", updated_at=now)
+        .returning(D.id)
+    )
+    return set(taken.scalars())
+
+
+def untake(connection: Connection, delivery_ids: Sequence[int] | set[int]) -> None:
+    """Put recipients marked `sending` whose requests were never made back to pending."""
+    connection.execute(
+        update(BroadcastDelivery)
+        .where(D.id.in_(list(delivery_ids)), D.status == "sending")
+        .values(status="pending")
+    )
+
+
+def resume_unconfirmed(connection: Connection, run_id: int, platform: str, now: datetime) -> int:
+    """Put back to pending the recipients a dead sender had in flight; return how many."""
+    changed = connection.execute(
+        update(BroadcastDelivery)
+        .where(D.run_id == run_id, D.platform == platform, D.status == "sending")
+        .values(status="pending", updated_at=now)
+    )
+    return int(changed.rowcount)
 
 
 def count_pending_elsewhere(connection: Connection, run_id: int, platform: str) -> int:
@@ -307,14 +431,48 @@ def mark(
     connection.execute(_MARK, params)
 
 
+def retry_later(
+    connection: Connection,
+    delivery_ids: Sequence[int],
+    reason: str,
+    now: datetime,
+    delays: Sequence[timedelta],
+) -> int:
+    """Count a failed send: wait the next delay before another, or give up past the last one.
+
+    A recipient of a LINE multicast stays `sending`, to be resent in the same batch with the same
+    retry key; others go back to `pending`. Return how many were given up on (now `failed`).
+    """
+    rows = connection.execute(select(D.id, D.attempts).where(D.id.in_(list(delivery_ids))))
+    by_attempt: dict[int, list[int]] = {}
+    for delivery_id, attempts in rows:
+        by_attempt.setdefault(attempts + 1, []).append(delivery_id)
+    gave_up = 0
+    for attempt, ids in by_attempt.items():
+        where = update(BroadcastDelivery).where(D.id.in_(ids))
+        if attempt > len(delays):
+            connection.execute(where.values(
+                status="failed", attempts=attempt, retry_at=None, updated_at=now,
+                reason=f"{reason}; gave up after {attempt} attempts"[:200],
+            ))  # fmt: skip
+            gave_up += len(ids)
+            continue
+        connection.execute(where.values(
+            status=case((D.batch.is_(None), "pending"), else_=D.status), attempts=attempt,
+            retry_at=now + delays[attempt - 1], updated_at=now,
+            reason=f"{reason}; trying again"[:200],
+        ))  # fmt: skip
+    return gave_up
+
+
 Batch = tuple[int, str, list[int], list[str]]
 
 
-def line_batches(connection: Connection, run_id: int) -> list[Batch]:
-    """Return LINE multicasts begun but not confirmed: (batch, language, ids, recipients)."""
+def line_batches(connection: Connection, run_id: int, now: datetime) -> list[Batch]:
+    """Return LINE multicasts begun, unconfirmed and due: (batch, language, ids, recipients)."""
     rows = connection.execute(
         select(D.batch, D.language, D.id, D.recipient)
-        .where(D.run_id == run_id, D.platform == "line", D.status == "sending")
+        .where(D.run_id == run_id, D.platform == "line", D.status == "sending", _due(now))
         .order_by(D.batch, D.id)
     ).all()
     batches: dict[int, tuple[str, list[int], list[str]]] = {}
@@ -348,7 +506,7 @@ def next_line_batch(connection: Connection, run_id: int, size: int, now: datetim
     connection.execute(
         update(BroadcastDelivery)
         .where(D.id.in_(ids))
-        .values(status="sending", batch=batch, updated_at=now)
+        .values(status="sending", batch=batch, updated_at=now, retry_at=None)
     )
     return batch, first, ids, [r[1] for r in rows]
 
@@ -358,7 +516,7 @@ def finish_if_done(connection: Connection, run_id: int, now: datetime) -> bool:
     left = connection.execute(
         select(func.count())
         .select_from(BroadcastDelivery)
-        .where(D.run_id == run_id, D.status.in_(("pending", "sending")))
+        .where(D.run_id == run_id, D.status.in_(WAITING))
     ).scalar_one()
     if left:
         return False

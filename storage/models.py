@@ -405,7 +405,8 @@ class BroadcastRun(Base):
     due_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None] = mapped_column(index=True)
-    # the worker sending it, until when: another may take over once the lease lapses
+    # the worker sending it; on SQLite also until when (a lease: another may take over once it
+    # lapses); on PostgreSQL the run's advisory lock says whether that worker still lives
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None]
 
@@ -430,6 +431,9 @@ class BroadcastDelivery(Base):
     # LINE: the multicast request this recipient went in (its retry key follows from it)
     batch: Mapped[int | None]
     updated_at: Mapped[datetime | None]
+    # sends that failed for now (a 5xx, the network), and when the next may be tried
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    retry_at: Mapped[datetime | None]
 
 
 class DeskLogin(Base):

@@ -31,6 +31,8 @@ _outbox = cast(Table, OutboxMessage.__table__)
 # the first half of every advisory lock key of ours, so other users of the database are unaffected
 WORKERS = 0x57424F54  # "WBOT": one lock per running worker, held for its whole life
 TURNS = 0x57424F55  # one lock per volunteer whose event or reply is being handled
+RUNS = 0x57424F56  # one lock per broadcast run being sent (storage/broadcasts.py)
+JOBS = 0x57424F57  # one lock per periodic job being run (storage/jobs.py)
 CHANNEL = "welfarebot_events"
 
 _earlier = aliased(_events)

@@ -1,6 +1,8 @@
 """Helpers for broadcast tests: volunteers stored directly, broadcasts created and scheduled."""
 
 import itertools
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -59,3 +61,12 @@ def report(service: WelfareService, broadcast_id: int) -> dict[str, Any]:
     """Return a broadcast's delivery report."""
     with service.db.begin() as connection:
         return broadcasts.report(connection, broadcast_id)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Check a condition (on the database, say) every tenth of a second until it holds, or fail."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.1)  # polling a condition to a deadline, not waiting for time to pass

@@ -8,17 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.app.service import WelfareService
+from bot.desk.broadcasts import report_text
 from bot.domain.audience import Audience
 from bot.domain.schedule import QuietHours
-from handlers.broadcaster import Broadcaster
+from handlers.broadcaster import RETRY_DELAYS, Broadcaster
 from handlers.line.broadcast import LineBroadcastSender
 from handlers.line.channel import LineChannel
+from handlers.line.sender import ATTEMPTS
 from handlers.telegram.broadcast import TelegramBroadcastSender
 from handlers.telegram.channel import TelegramChannel
 from handlers.telegram.pacer import PacedRateLimiter, Pacer, TokenBucket
 from storage import broadcasts
 from tests.broadcast_support import add_volunteers, report, scheduled
-from tests.fakes.line_api import FakeLine
+from tests.fakes.line_api import FakeLine, Fault
 from tests.fakes.line_api import app as line_app
 from tests.fakes.loopback import serving
 from tests.fakes.telegram_api import FakeTelegram
@@ -229,3 +231,81 @@ async def test_quiet_hours_pause_a_broadcast_which_resumes_in_the_morning(
 def datetime_bangkok(hour: int, minute: int) -> datetime:
     """Return 29 Nov 2026 at a Bangkok time, in UTC."""
     return bkk(2026, 11, 29, hour, minute).astimezone(UTC)
+
+
+async def test_a_telegram_send_failing_for_now_backs_off_then_is_given_up_with_its_reason(
+    service: WelfareService, senders: Senders, telegram_fake: FakeTelegram, clock: Clock
+) -> None:
+    """502s: tried again after each delay (not at once), failed after the last, reported why."""
+    add_volunteers(service, "telegram", 2)
+    broadcast_id = scheduled(service, TEXT, Audience(platforms=("telegram",)))
+    telegram_fake.sends_unreachable = 1000  # every message answered 502 Bad Gateway
+
+    def requests() -> int:
+        return telegram_fake.asked["sendMessage"]
+
+    broadcaster = Broadcaster(service, [senders.telegram], QuietHours.parse(""))
+    assert await broadcaster.tick()
+    assert requests() == 2
+    figures = report(service, broadcast_id)
+    assert figures["counts"] == {"telegram": {"pending": 2}}
+    assert [r.endswith("; trying again") for r in figures["reasons"]] == [True]
+    assert await broadcaster.tick() is False, "nothing is due before the back-off ends"
+    assert requests() == 2, "not hammered"
+    for attempt, delay in enumerate(RETRY_DELAYS, start=2):
+        clock.now += delay - timedelta(seconds=1)
+        assert await broadcaster.tick() is False
+        clock.now += timedelta(seconds=1)
+        assert await broadcaster.tick()
+        assert requests() == 2 * attempt
+    figures = report(service, broadcast_id)
+    assert figures["counts"] == {"telegram": {"failed": 2}}
+    [reason] = figures["reasons"]
+    assert reason.startswith("Telegram: ")
+    assert reason.endswith(f"; gave up after {len(RETRY_DELAYS) + 1} attempts")
+    assert figures["finished_at"] is not None
+    clock.now += timedelta(days=1)
+    assert await broadcaster.tick() is False
+    assert requests() == 2 * (len(RETRY_DELAYS) + 1)
+
+    from typer.testing import CliRunner
+
+    from handlers.cli.main import app
+    from tests.test_exports import service_url
+
+    env = {"DATABASE_URL": service_url(service)}
+    shown = CliRunner().invoke(app, ["broadcast", "report", str(broadcast_id)], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert th("bc.report.reason", reason=reason, count="2") in shown.output
+
+
+async def test_a_line_multicast_failing_for_now_is_resent_later_with_its_key(
+    service: WelfareService, senders: Senders, line_fake: FakeLine, clock: Clock
+) -> None:
+    """503s past the sender's own quick retries: the batch waits, then goes once, same key."""
+    users = add_volunteers(service, "line", 3)
+    broadcast_id = scheduled(service, TEXT, Audience(platforms=("line",)))
+    senders.line.sender.first_delay = 0.01
+    line_fake.faults = [Fault(503, path="/v2/bot/message/multicast")] * ATTEMPTS
+    broadcaster = Broadcaster(service, [senders.line], QuietHours.parse(""))
+
+    def multicast_requests() -> list[str]:
+        return [p for p, _ in line_fake.requests if p == "/v2/bot/message/multicast"]
+
+    assert await broadcaster.tick()
+    assert len(multicast_requests()) == ATTEMPTS
+    with service.db.begin() as connection:
+        shown = report_text("en", broadcasts.get(connection, broadcast_id),
+                            broadcasts.report(connection, broadcast_id))  # fmt: skip
+    assert en("bc.report.platform", platform="line", sent=0, pending=3, failed=0,
+              skipped=0) in shown  # fmt: skip
+    assert await broadcaster.tick() is False
+    assert len(multicast_requests()) == ATTEMPTS, "not hammered"
+    clock.now += RETRY_DELAYS[0]
+    assert await broadcaster.tick()
+    assert line_counts(line_fake) == Counter(users)
+    assert len(line_fake.retry_keys) == 1, "the same batch, with the same key"
+    figures = report(service, broadcast_id)
+    assert figures["counts"] == {"line": {"sent": 3}}
+    assert figures["reasons"] == {}
+    assert figures["finished_at"] is not None

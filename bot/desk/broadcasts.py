@@ -187,9 +187,11 @@ def report_text(language: str, found: RowMapping, figures: dict[str, Any]) -> st
     lines = [text(language, "bc.report", id=found["id"], runs=figures["runs"],
                   status=text(language, f"bc.status.{found['status']}"))]  # fmt: skip
     for platform, counts in sorted(figures["counts"].items()):
+        # being sent, or waiting to be tried again after a failed send: not there yet
+        waiting = counts.get("pending", 0) + counts.get("sending", 0)
         lines.append(text(language, "bc.report.platform", platform=platform,
-                          **{s: f"{counts.get(s, 0):,}" for s in
-                             ("sent", "pending", "failed", "skipped")}))  # fmt: skip
+                          **{s: f"{counts.get(s, 0):,}" for s in ("sent", "failed", "skipped")},
+                          pending=f"{waiting:,}"))  # fmt: skip
     for reason, count in sorted(figures["reasons"].items()):
         lines.append(text(language, "bc.report.reason", reason=reason, count=f"{count:,}"))
     if found["refused"]:

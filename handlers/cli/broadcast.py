@@ -27,9 +27,9 @@ app = typer.Typer(help="Remind volunteers: compose, preview, send, follow and ca
                   no_args_is_help=True)  # fmt: skip
 out = Console()
 LANGUAGE = "th"
-# a running bot starts a due broadcast within a tick and renews its claim every few seconds:
-# this long with neither means no bot is running to send it
-NO_SENDER_AFTER = 3 * TICK_SECONDS
+# a running bot starts a due broadcast within a tick (TICK_SECONDS) and holds it while sending:
+# this long with neither, with something to send, means no bot is running to send it
+NO_SENDER_AFTER = max(15.0, 3 * TICK_SECONDS)
 
 
 def _preview(service: WelfareService, settings: Settings, broadcast_id: int) -> dict[str, int]:
@@ -164,6 +164,8 @@ def follow(service: WelfareService, broadcast_id: int, poll: float = 0.5) -> Non
                 found = broadcasts.get(connection, broadcast_id)
                 figures = broadcasts.report(connection, broadcast_id)
                 held = broadcasts.being_sent(connection, broadcast_id, now)
+                # recipients all waiting out a failed send's back-off are nobody's to send yet
+                sendable = broadcasts.work_due(connection, broadcast_id, now)
             for platform, bar in bars.items():
                 counts = figures["counts"].get(platform, {})
                 done = sum(counts.get(s, 0) for s in broadcasts.DONE)
@@ -177,7 +179,8 @@ def follow(service: WelfareService, broadcast_id: int, poll: float = 0.5) -> Non
             ):
                 break
             due = found["next_at"] is not None and as_utc(found["next_at"]) <= now
-            waiting = (due or found["status"] == "sending") and not quiet.quiet(now) and not held
+            sending = found["status"] == "sending" and sendable
+            waiting = (due or sending) and not quiet.quiet(now) and not held
             stalled_since = (stalled_since or time.monotonic()) if waiting else None
             if stalled_since is not None and time.monotonic() - stalled_since > NO_SENDER_AFTER:
                 progress.stop()

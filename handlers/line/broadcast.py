@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Callable
 
 from bot.app.service import WelfareService
-from handlers.broadcaster import Outcome
+from handlers.broadcaster import RETRY, Outcome
 from handlers.line.sender import LineSender
 from handlers.line.sender import Outcome as Sent
 from storage import broadcasts
@@ -39,7 +39,7 @@ class LineBroadcastSender:
     ) -> None:
         """Send the batches begun and not confirmed, then new ones, while open_now() holds."""
         with self.service.db.begin() as connection:
-            unfinished = broadcasts.line_batches(connection, run_id)
+            unfinished = broadcasts.line_batches(connection, run_id, self.service.clock())
         for batch in unfinished:
             if not open_now() or not await self._multicast(run_id, batch, texts, record):
                 return
@@ -53,10 +53,12 @@ class LineBroadcastSender:
     async def _multicast(
         self, run_id: int, batch: broadcasts.Batch, texts: dict[str, str], record: Outcome
     ) -> bool:
-        """Send one batch and record it; False to stop for now (it is resent with its key)."""
+        """Send one batch and record it; False to stop for now (LINE keeps failing)."""
         number, language, ids, recipients = batch
         message = {"type": "text", "text": texts.get(language, texts["th"])}
-        outcome = await self.sender.multicast(recipients, [message], retry_key(run_id, number))
+        failures: list[str] = []
+        key = retry_key(run_id, number)
+        outcome = await self.sender.multicast(recipients, [message], key, failures)
         if outcome is Sent.SENT:
             record(ids, "sent")
         elif outcome is Sent.QUOTA:
@@ -64,4 +66,7 @@ class LineBroadcastSender:
             record(ids, "failed", "LINE quota exhausted")
         elif outcome is Sent.REFUSED:
             record(ids, "failed", "LINE refused the message")
+        else:
+            # resent later in the same batch, with the same key, after a back-off
+            record(ids, RETRY, f"LINE kept failing ({', '.join(failures[-1:]) or 'unknown'})")
         return outcome is not Sent.FAILED

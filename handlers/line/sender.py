@@ -86,12 +86,18 @@ class LineSender:
         body = {"to": to, "messages": messages}
         return await self._request("/v2/bot/message/push", body, retry_key)
 
-    async def multicast(self, to: list[str], messages: list[Message], retry_key: str) -> Outcome:
-        """Send to up to 500 users at once, with a retry key as for a push."""
+    async def multicast(
+        self,
+        to: list[str],
+        messages: list[Message],
+        retry_key: str,
+        failures: list[str] | None = None,
+    ) -> Outcome:
+        """Send to up to 500 users at once, with a retry key as for a push (failures noted)."""
         if self.quota_spent:
             return Outcome.QUOTA
         body = {"to": to, "messages": messages}
-        return await self._request("/v2/bot/message/multicast", body, retry_key)
+        return await self._request("/v2/bot/message/multicast", body, retry_key, failures)
 
     async def quota_left(self) -> int | None:
         """Return the messages left this month (None when the plan has no limit)."""
@@ -102,9 +108,16 @@ class LineSender:
         return remaining(quota, (await api.get_message_quota_consumption()).total_usage)
 
     async def _request(
-        self, path: str, body: dict[str, Any], retry_key: str | None = None
+        self,
+        path: str,
+        body: dict[str, Any],
+        retry_key: str | None = None,
+        failures: list[str] | None = None,
     ) -> Outcome:
-        """POST one request, retrying LINE's rate limit, its 5xx and network failures."""
+        """POST one request, retrying LINE's rate limit, its 5xx and network failures.
+
+        Each failure worth retrying (a status or an error's type) is appended to `failures`.
+        """
         headers = {"Content-Type": "application/json"}
         if retry_key is not None:
             headers["X-Line-Retry-Key"] = retry_key
@@ -127,6 +140,8 @@ class LineSender:
             except (aiohttp.ClientError, TimeoutError) as error:
                 failure = type(error).__name__
                 metrics.send_failed("line", failure)
+            if failures is not None:
+                failures.append(failure)
             if attempt < ATTEMPTS:
                 log.info("LINE %s failed (%s); retrying in %.1f s", path, failure, delay)
                 await asyncio.sleep(delay)

@@ -55,6 +55,9 @@ class FakeTelegram:
     on_send: Callable[[Call], None] | None = None
     # a sendMessage for which this returns True is held until `release()` (to crash mid-send)
     hold: Callable[[Call], bool] | None = None
+    # a sendMessage for which this returns True is delivered, then its answer held until
+    # `release()` (to crash after Telegram took a message but before the bot heard so)
+    hold_after_accept: Callable[[Call], bool] | None = None
     holding: int = 0
     # messages (sends, edits, answers to button presses) accepted in any one second across
     # chats before answering 429, as Telegram does (None: no limit)
@@ -78,6 +81,10 @@ class FakeTelegram:
     rejected_tokens: set[str] = field(default_factory=set)
     # this many next calls are answered 502 Bad Gateway, as when Telegram cannot be reached
     unreachable: int = 0
+    # this many next sendMessage calls are answered 502 (polling and the rest unaffected)
+    sends_unreachable: int = 0
+    # every call asked for, by method, whatever it was answered
+    asked: collections.Counter[str] = field(default_factory=collections.Counter)
     _recent: collections.deque = field(default_factory=collections.deque)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
@@ -135,6 +142,7 @@ class FakeTelegram:
     def release(self) -> None:
         """Fail held sendMessage calls and hold no more."""
         self.hold = None
+        self.hold_after_accept = None
         self._released.set()
 
     # served to the bot --------------------------------------------------------------------------
@@ -146,11 +154,15 @@ class FakeTelegram:
             self._arrived = asyncio.Event()
         method = request.path_params["method"]
         params = await self._params(request)
+        self.asked[method] += 1
         if request.path_params["token"] in self.rejected_tokens:
             return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"},
                                 status_code=401)  # fmt: skip
-        if self.unreachable > 0:
-            self.unreachable -= 1
+        if self.unreachable > 0 or (method == "sendMessage" and self.sends_unreachable > 0):
+            if self.unreachable > 0:
+                self.unreachable -= 1
+            else:
+                self.sends_unreachable -= 1
             return JSONResponse({"ok": False, "error_code": 502, "description": "Bad Gateway"},
                                 status_code=502)  # fmt: skip
         if method == "getUpdates" and self.webhook_url:
@@ -191,6 +203,13 @@ class FakeTelegram:
             self._changed.notify_all()
         if self.on_send is not None:
             self.on_send(call)
+        accepted = self.hold_after_accept
+        if method == "sendMessage" and accepted is not None and accepted(call):
+            with self._changed:
+                self.holding += 1
+                self._changed.notify_all()
+            await asyncio.to_thread(self._released.wait)
+            return JSONResponse({"ok": False, "error_code": 500, "description": "held"}, 500)
         if result is None and method == "getFile":
             body = {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
             return JSONResponse(body, status_code=400)
