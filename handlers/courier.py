@@ -19,7 +19,8 @@ SWEEP_SECONDS = 5.0
 # messages one sweep sends at once per platform (the Telegram pacer sets the real pace)
 IN_FLIGHT = 16
 
-Deliver = Callable[[Delivery], Awaitable[None]]
+# sends a delivery; False when it is kept in the outbox to try again later
+Deliver = Callable[[Delivery], Awaitable[bool]]
 
 
 class Courier:
@@ -65,11 +66,19 @@ class Courier:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, deliver: Deliver, delivery: Delivery) -> None:
+        sent = False
         try:
             async with self._order.turn((delivery.platform, delivery.recipient)):
-                await deliver(delivery)
+                sent = await deliver(delivery)
         except Exception:
             log.exception("a queued message failed; the sweep tries it again later")
+        if sent:
+            return
+        try:
+            # on the shared queue this worker owns the row: hand it to the sweep, after a wait
+            self.service.retry_later([delivery.outbox_id])
+        except Exception:
+            log.exception("a failed message could not be handed back; a restart sends it")
 
     async def sweep(self) -> int:
         """Send every outbox message that nobody has been sending; return how many.

@@ -24,6 +24,10 @@ from storage import queue
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 SWEEP_SECONDS = 1.0
+# volunteers whose orphaned rows one platform's sweep sends at once; each holds a turn (a pooled
+# connection) while it sends, so 8 turns + 2 platforms x 4 + the worker's own stay within the
+# pool's 20 (storage/db.py) with room for the short transactions between them
+SWEEP_IN_FLIGHT = 4
 
 
 class Channel(Protocol):
@@ -32,8 +36,8 @@ class Channel(Protocol):
     def process(self, payload: dict[str, Any]) -> Awaitable[None]:
         """Handle one stored event and send its replies."""
 
-    def deliver(self, delivery: Delivery) -> Awaitable[None]:
-        """Send one outbox row's replies and confirm them."""
+    def deliver(self, delivery: Delivery) -> Awaitable[bool]:
+        """Send one outbox row's replies and confirm them; False when it is kept to retry."""
 
 
 class Worker:
@@ -71,7 +75,8 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._take_forever()),
-            asyncio.create_task(self._sweep_forever()),
+            # each platform swept on its own: a slow LINE never holds Telegram's rows back
+            *(asyncio.create_task(self._sweep_forever(platform)) for platform in self.channels),
         ]
 
     async def stop(self, grace: float) -> None:
@@ -201,36 +206,68 @@ class Worker:
 
     # orphaned replies ---------------------------------------------------------------------------
 
-    async def _sweep_forever(self) -> None:
+    async def _sweep_forever(self, platform: str) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(self.sweep_seconds)
             try:
-                await self.sweep()
+                await self._sweep(platform)
             except Exception:
                 log.exception("taking over orphaned replies failed; trying again shortly")
 
     async def sweep(self) -> int:
-        """Send outbox rows that no live worker owns; return how many were sent."""
+        """Send outbox rows that no live worker owns, every platform at once; return how many."""
+        return sum(await asyncio.gather(*(self._sweep(platform) for platform in self.channels)))
+
+    async def _sweep(self, platform: str) -> int:
+        """Send one platform's orphaned rows that are due, a few volunteers at a time."""
+        recipients = self.service.orphaned_recipients(platform)
+        slots = asyncio.Semaphore(SWEEP_IN_FLIGHT)
+        sent = await asyncio.gather(
+            *(self._send_orphans(platform, recipient, slots) for recipient in recipients)
+        )
+        return sum(sent)
+
+    async def _send_orphans(self, platform: str, recipient: str, slots: asyncio.Semaphore) -> int:
+        """Send one volunteer's orphaned rows in order under their turn; return how many went.
+
+        The rows are claimed only once the turn is held, so a turn of theirs elsewhere never
+        finds them claimed and goes on without them. A row that fails waits longer before each
+        new try (storage/queue.py), and the rows behind it wait with it, never overtaking it.
+        """
+        key = f"{platform}:{recipient}"
         sent = 0
-        for platform, channel in self.channels.items():
-            claimed = self.service.claim_orphans(platform)
-            for delivery in claimed:
-                key = f"{platform}:{delivery.recipient}"
-                if key in self._busy:
-                    continue
-                self._busy.add(key)
-                try:
-                    with self._holding(key) as connection:
-                        if connection is not None:
-                            await channel.deliver(delivery)
-                            self.service.flush_delivered()
+        async with slots:
+            if key in self._busy:
+                return 0  # their turn is on here; a later sweep takes what it leaves
+            self._busy.add(key)
+            try:
+                with self._holding(key) as connection:
+                    if connection is None:
+                        return 0  # another worker has the volunteer: it sends these first
+                    deliveries = self.service.claim_orphans(platform, recipient, due_only=True)
+                    try:
+                        for delivery in deliveries:
+                            if not await self._try(platform, delivery):
+                                break
                             sent += 1
-                except Exception:
-                    log.exception("an orphaned reply failed again; the next sweep retries it")
-                finally:
-                    self._busy.discard(key)
-            if claimed:
-                # rows still here were not sent (their volunteer was busy, or the send failed)
-                with self.service.db.begin() as connection:
-                    queue.release(connection, [d.outbox_id for d in claimed])
+                        self.service.flush_delivered()
+                    finally:
+                        # what was not sent goes back: the failed row after its wait, the rest
+                        # at once (they wait behind it all the same)
+                        rest = [d.outbox_id for d in deliveries[sent:]]
+                        self.service.retry_later(rest[:1])
+                        self.service.release(rest[1:])
+            except Exception:
+                # rows claimed but not handed back stay this worker's until it restarts
+                log.exception("sending orphaned replies failed")
+            finally:
+                self._busy.discard(key)
         return sent
+
+    async def _try(self, platform: str, delivery: Delivery) -> bool:
+        """Send one orphaned row; False when it failed and is kept for a later try."""
+        try:
+            return await self.channels[platform].deliver(delivery)
+        except Exception:
+            log.exception("an orphaned reply failed again; it is tried again later")
+            return False

@@ -257,6 +257,9 @@ class OutboxMessage(Base):
     sent_batches: Mapped[int] = mapped_column(default=0, server_default="0")
     # why a delivery waits, when the platform refused it for now ("LINE quota exhausted")
     held_reason: Mapped[str | None] = mapped_column(String(200))
+    # sends of this row that failed, and when the sweep may try again (storage/queue.py)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
 
 
 class SendRate(Base):

@@ -12,11 +12,13 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Connection,
+    DateTime,
     Table,
     bindparam,
     column,
     exists,
     func,
+    literal,
     select,
     text,
     update,
@@ -34,6 +36,11 @@ TURNS = 0x57424F55  # one lock per volunteer whose event or reply is being handl
 RUNS = 0x57424F56  # one lock per broadcast run being sent (storage/broadcasts.py)
 JOBS = 0x57424F57  # one lock per periodic job being run (storage/jobs.py)
 CHANNEL = "welfarebot_events"
+# a row whose send failed waits this long before the sweep tries it again, doubling each time
+# up to the longest wait: a platform that is down (or a spent LINE quota) costs a request per
+# row every five minutes at most, as SQLite's courier lease does, not one every sweep (1 s)
+FIRST_RETRY_SECONDS = 2.0
+LONGEST_RETRY_SECONDS = 300.0
 
 _earlier = aliased(_events)
 _WAITING = (
@@ -107,15 +114,59 @@ def hold_worker(connection: Connection, worker_id: int) -> bool:
     return got
 
 
+_before = aliased(_outbox)
+
+
+def _orphaned(platform: str, me: int, now: datetime, due_only: bool) -> Any:
+    """Return the condition of a platform's rows that no live worker owns (and are due)."""
+    c = _outbox.c
+    condition = (c.platform == platform) & (
+        c.owner.is_(None) | ((c.owner != me) & c.owner.not_in(_LIVE_WORKERS))
+    )
+    if due_only:
+        # a row waiting for its retry holds back the same recipient's later rows with it
+        waiting = exists().where(
+            _before.c.platform == c.platform,
+            _before.c.recipient == c.recipient,
+            _before.c.id <= c.id,
+            _before.c.next_attempt_at > now,
+        )
+        condition &= ~waiting
+    return condition
+
+
+def orphaned_recipients(
+    connection: Connection, platform: str, me: int, now: datetime, limit: int = 200
+) -> list[str]:
+    """Return recipients of a platform with rows no live worker owns that are due, oldest first."""
+    c = _outbox.c
+    query = (
+        select(c.recipient)
+        .where(_orphaned(platform, me, now, due_only=True))
+        .group_by(c.recipient)
+        .order_by(func.min(c.id))
+        .limit(limit)
+    )
+    return list(connection.execute(query).scalars())
+
+
 def claim_orphans(
-    connection: Connection, platform: str, me: int, now: datetime, recipient: str | None = None
+    connection: Connection,
+    platform: str,
+    me: int,
+    now: datetime,
+    recipient: str | None = None,
+    due_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Take over outbox rows of a platform (or one recipient) that no live worker owns."""
+    """Take over outbox rows of a platform (or one recipient) that no live worker owns.
+
+    With due_only, only rows due for a try, and none queued behind a row of the same recipient
+    that waits for its retry; the volunteer's own turn takes them all at once.
+    """
     c = _outbox.c
     orphans = (
         select(c.id)
-        .where(c.platform == platform)
-        .where(c.owner.is_(None) | ((c.owner != me) & c.owner.not_in(_LIVE_WORKERS)))
+        .where(_orphaned(platform, me, now, due_only))
         .order_by(c.id)
         .limit(200)
         .with_for_update(skip_locked=True)
@@ -138,13 +189,36 @@ def release(connection: Connection, outbox_ids: Sequence[int]) -> None:
         connection.execute(update(_outbox).where(c.id.in_(list(outbox_ids))).values(owner=None))
 
 
-def release_unsent(connection: Connection, platform: str, recipient: str, me: int) -> None:
+def _retry_values(now: datetime) -> dict[str, Any]:
+    """Return the changes that give a failed row back, to be tried again after its wait."""
+    c = _outbox.c
+    wait = func.least(LONGEST_RETRY_SECONDS, FIRST_RETRY_SECONDS * func.power(2, c.attempts))
+    return {
+        "owner": None,
+        "attempts": c.attempts + 1,
+        "next_attempt_at": literal(now, DateTime(timezone=True))
+        + func.make_interval(0, 0, 0, 0, 0, 0, wait),
+    }
+
+
+def retry_later(connection: Connection, outbox_ids: Sequence[int], now: datetime) -> None:
+    """Give back rows whose send failed, for any worker to try again once their wait is over."""
+    if outbox_ids:
+        c = _outbox.c
+        connection.execute(
+            update(_outbox).where(c.id.in_(list(outbox_ids))).values(_retry_values(now))
+        )
+
+
+def release_unsent(
+    connection: Connection, platform: str, recipient: str, me: int, now: datetime
+) -> None:
     """Give back a recipient's rows this worker still owns (their send failed) for a retry."""
     c = _outbox.c
     connection.execute(
         update(_outbox)
         .where(c.platform == platform, c.recipient == recipient, c.owner == me)
-        .values(owner=None)
+        .values(_retry_values(now))
     )
 
 

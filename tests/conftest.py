@@ -69,17 +69,23 @@ def postgres_url() -> Iterator[str]:
     yield from throwaway_postgres()
 
 
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    """Return the session's PostgreSQL database, emptied."""
+    engine = make_engine(postgres_url)
+    with engine.begin() as connection:
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return postgres_url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     """Return a fresh database URL, once for SQLite and once for PostgreSQL."""
     if request.param == "sqlite":
         return sqlite_url
-    url: str = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    url: str = request.getfixturevalue("pg_url")
     return url
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from storage.db import make_engine
-from storage.models import Base, OutboxMessage, Proposal
+from storage.models import OutboxMessage, Proposal
 from tests.bot_process import ROOT, BotProcess
 from tests.fakes.line_api import FakeLine, app
 from tests.fakes.loopback import serving
@@ -20,17 +19,6 @@ from tests.helpers import th
 from tests.line_support import SECRET, TOKEN, LineUser, body, sign
 from tests.test_line_crash import free_port
 from tests.transcripts import EXPECTED_ANSWERS, FIRST_PROPOSAL
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    """Return the test PostgreSQL database, emptied."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return postgres_url
 
 
 @pytest.mark.parametrize("role", ["web", "worker"])

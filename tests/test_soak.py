@@ -26,8 +26,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.domain.messages import Press
-from storage.db import make_engine
-from storage.models import Base, Proposal
+from storage.models import Proposal
 from tests.bot_process import ROOT, BotProcess
 from tests.fakes import line_api
 from tests.fakes.line_api import FakeLine
@@ -154,17 +153,6 @@ def _worker_id(process: BotProcess) -> int | None:
         if found:
             return int(found.group(1))
     return None
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    """Return the test PostgreSQL database, emptied."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return postgres_url
 
 
 @pytest.fixture

@@ -357,12 +357,20 @@ class WelfareService:
             rows = inbox.claim_stale(connection, platform, now, now - older_than, now - CLAIM_LEASE)
         return [_delivery(row, with_token=False) for row in rows]
 
-    def claim_orphans(self, platform: str, recipient: str | None = None) -> list[Delivery]:
-        """Take over outbox rows no live worker owns (of one recipient when given)."""
+    def orphaned_recipients(self, platform: str) -> list[str]:
+        """Return recipients with outbox rows no live worker owns that are due for a try."""
+        assert self.owner is not None
+        with self.db.begin() as connection:
+            return queue.orphaned_recipients(connection, platform, self.owner, self.clock())
+
+    def claim_orphans(
+        self, platform: str, recipient: str | None = None, due_only: bool = False
+    ) -> list[Delivery]:
+        """Take over outbox rows no live worker owns (of one recipient; only due ones)."""
         assert self.owner is not None
         now = self.clock()
         with self.transaction() as connection:
-            rows = queue.claim_orphans(connection, platform, self.owner, now, recipient)
+            rows = queue.claim_orphans(connection, platform, self.owner, now, recipient, due_only)
         return [
             _delivery(row, row["created_at"] > now - REPLY_TOKEN_LIFE, retaken=True) for row in rows
         ]
@@ -371,7 +379,22 @@ class WelfareService:
         """Let any worker retry a recipient's rows this worker failed to send (queue workers)."""
         if self.owner is not None:
             with self.transaction() as connection:
-                queue.release_unsent(connection, platform, recipient, self.owner)
+                queue.release_unsent(connection, platform, recipient, self.owner, self.clock())
+
+    def retry_later(self, outbox_ids: list[int]) -> None:
+        """Give back rows whose send failed, tried again after a growing wait (queue workers).
+
+        Without a queue (SQLite) the courier's claim lease already spaces the retries.
+        """
+        if self.owner is not None and outbox_ids:
+            with self.transaction() as connection:
+                queue.retry_later(connection, outbox_ids, self.clock())
+
+    def release(self, outbox_ids: list[int]) -> None:
+        """Give back claimed rows that were not tried (their volunteer was busy elsewhere)."""
+        if outbox_ids:
+            with self.transaction() as connection:
+                queue.release(connection, outbox_ids)
 
     def staff_role(self, platform: str, user_id: str) -> str | None:
         """Return a platform user's staff role, or None for a volunteer."""

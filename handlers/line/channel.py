@@ -243,23 +243,25 @@ class LineChannel:
 
     # sending ------------------------------------------------------------------------------------
 
-    async def deliver(self, delivery: Delivery) -> None:
+    async def deliver(self, delivery: Delivery) -> bool:
         """Reply with the token while LINE takes it, push the rest; confirm when all went.
 
         A delivery sent in part before (its reply went, a push failed) resumes after what
         went; one the quota holds back stays in the outbox, marked, without waiting here.
+        Returns False when the delivery is kept to send later.
         """
         requests = batches(self._messages(delivery.replies))
         for index in range(delivery.sent_batches, len(requests)):
             outcome = await self._send_batch(delivery, index, requests[index])
             if outcome is Outcome.QUOTA:
                 self.service.hold(delivery.outbox_id, QUOTA_SPENT)
-                return
+                return False
             if outcome is Outcome.FAILED:
-                return
+                return False
             if index + 1 < len(requests):
                 self.service.progress(delivery.outbox_id, index + 1)
         self.service.delivered([delivery.outbox_id])
+        return True
 
     async def _send_batch(self, delivery: Delivery, index: int, messages: list[Message]) -> Outcome:
         """Send one request: by reply when it is the first and the token still works."""
@@ -274,9 +276,9 @@ class LineChannel:
         key = uuid.uuid5(RETRY_NAMESPACE, f"{delivery.outbox_id}:{index}")
         return await self.sender.push(delivery.recipient, messages, str(key))
 
-    async def notify(self, delivery: Delivery) -> None:
+    async def notify(self, delivery: Delivery) -> bool:
         """Send a message meant for someone other than the sender (by push)."""
-        await self.deliver(delivery)
+        return await self.deliver(delivery)
 
     def _messages(self, replies: tuple[Reply, ...]) -> list[Message]:
         """Return the LINE messages for replies, photos as image messages before their text."""

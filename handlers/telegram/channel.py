@@ -428,11 +428,12 @@ class TelegramChannel:
 
     # sending ------------------------------------------------------------------------------------
 
-    async def deliver(self, delivery: Delivery, kind: Kind = "reply") -> None:
-        """Send a delivery's replies in order, then confirm it; a blocked user is not retried.
+    async def deliver(self, delivery: Delivery, kind: Kind = "reply") -> bool:
+        """Send a delivery's replies in order, then confirm it; False when it is kept to retry.
 
         Sends wait their turn in the pacer (replies before notices before broadcasts); one
-        that fails for the network stays in the outbox, for the sweep to send again.
+        that fails for the network stays in the outbox, for the sweep to send again. A blocked
+        user or a refused message is not retried.
         """
         try:
             texts: list[Reply] = []
@@ -460,8 +461,9 @@ class TelegramChannel:
             log.warning(
                 "a Telegram %s failed (%s); the outbox keeps it", kind, type(error).__name__
             )
-            return
+            return False
         self.service.delivered([delivery.outbox_id])
+        return True
 
     async def _edit_buttons(self, chat_id: str, message_id: int, reply: Reply) -> bool:
         """Redraw a sent message's buttons; False when Telegram will not (too old, deleted)."""
@@ -477,9 +479,9 @@ class TelegramChannel:
             return False
         return True
 
-    async def notify(self, delivery: Delivery) -> None:
+    async def notify(self, delivery: Delivery) -> bool:
         """Send a message meant for someone other than the sender (after replies)."""
-        await self.deliver(delivery, "notice")
+        return await self.deliver(delivery, "notice")
 
     async def _send_all(self, chat_id: str, replies: list[Reply], kind: Kind) -> None:
         for outgoing in render_all(replies):
