@@ -13,6 +13,7 @@ import contextvars
 import logging
 import secrets
 from collections.abc import Awaitable, Coroutine, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -33,8 +34,10 @@ SWEEP_IN_FLIGHT = 4
 class Channel(Protocol):
     """What a worker needs of a platform's channel."""
 
-    def process(self, payload: dict[str, Any]) -> Awaitable[None]:
-        """Handle one stored event and send its replies."""
+    def process(
+        self, payload: dict[str, Any], received_at: datetime | None = None
+    ) -> Awaitable[None]:
+        """Handle one stored event (stored at received_at) and send its replies."""
 
     def deliver(self, delivery: Delivery) -> Awaitable[bool]:
         """Send one outbox row's replies and confirm them; False when it is kept to retry."""
@@ -158,16 +161,17 @@ class Worker:
             with self._holding(key) as connection:
                 if connection is None:
                     return
-                payload = queue.still_waiting(connection, event_pk)
-                if payload is None:
+                waiting = queue.still_waiting(connection, event_pk)
+                if waiting is None:
                     return
+                payload, received_at = waiting
                 channel = self.channels[platform]
                 with metrics.HANDLING.labels(platform).time():
                     # what a dead worker left unsent for this volunteer goes first, in order
                     orphans = self.service.claim_orphans(platform, recipient) if recipient else []
                     for delivery in orphans:
                         await channel.deliver(delivery)
-                    await channel.process(payload)
+                    await channel.process(payload, received_at)
                     self.service.flush_delivered()
                     if recipient:
                         # a send that failed (the platform down) is retried by the next sweep

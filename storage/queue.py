@@ -57,7 +57,7 @@ _WAITING = (
     .order_by(_events.c.id)
     .limit(bindparam("limit"))
 )
-_STILL_WAITING = select(_events.c.payload).where(
+_STILL_WAITING = select(_events.c.payload, _events.c.received_at).where(
     _events.c.id == bindparam("id"), _events.c.processed_at.is_(None)
 )
 _TAKE_TURN = text("SELECT pg_try_advisory_lock(:ns, hashtext(:key))").bindparams(ns=TURNS)
@@ -100,11 +100,11 @@ def end_turn(connection: Connection, key: str) -> None:
     connection.commit()
 
 
-def still_waiting(connection: Connection, event_pk: int) -> dict[str, Any] | None:
-    """Return an event's payload if nobody has handled it yet (read under the volunteer's turn)."""
-    payload = connection.execute(_STILL_WAITING, {"id": event_pk}).scalar_one_or_none()
+def still_waiting(connection: Connection, event_pk: int) -> tuple[dict[str, Any], datetime] | None:
+    """Return an event's payload and arrival if nobody has handled it yet (under the turn)."""
+    found = connection.execute(_STILL_WAITING, {"id": event_pk}).first()
     connection.commit()
-    return cast(dict[str, Any] | None, payload)
+    return (found.payload, found.received_at) if found is not None else None
 
 
 def hold_worker(connection: Connection, worker_id: int) -> bool:

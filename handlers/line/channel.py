@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from linebot.v3 import WebhookParser
@@ -182,11 +183,12 @@ class LineChannel:
         async with self._order.turn(user_key(payload) or ""), self._handling:
             await self.process(payload)
 
-    async def process(self, payload: dict[str, Any]) -> None:
+    async def process(self, payload: dict[str, Any], received_at: datetime | None = None) -> None:
         """Handle one stored event now, then send the replies; if it fails, close it and apologise.
 
         Only a failure before the replies were committed is apologised for: a send that fails
-        later stays in the outbox to be sent again, its reply token unspent.
+        later stays in the outbox to be sent again, its reply token unspent. When the event was
+        stored does not matter here: LINE refuses a lapsed reply token, and the reply is pushed.
         """
         try:
             delivery = await self._handle(payload)

@@ -5,6 +5,7 @@ import contextlib
 import hmac
 import logging
 import warnings
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,6 +38,7 @@ from telegram.warnings import PTBUserWarning
 from bot.app.photos import PhotoGone
 from bot.app.service import Delivery, WelfareService
 from bot.app.settings import SettingsError
+from bot.domain.calendar import utcnow
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Image, Input, Reply, Text
 from bot.domain.roles import STAFF_COMMANDS, Officer
@@ -60,6 +62,9 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_SECONDS = 30
+# how long Telegram takes an answer to a button's query: undocumented, reported as 10-15 s
+# (answers later get "400 query is too old"), so a press that waited longer is not answered
+QUERY_LIFE = timedelta(seconds=10)
 MENU_COMMANDS = ("start", "new", "status", "back", "skip", "cancel", "profile", "language",
                  "mydata", "reminders", "deletedata", "help")  # fmt: skip
 # Telegram shows the menu without a language code to everyone whose app is in no other language
@@ -110,8 +115,9 @@ class TelegramChannel:
         self._claimed: set[int] = set()
         # the staff role each chat's command menu was set for (None: the volunteers' menu)
         self._roles: dict[str, str | None] = {}
-        # updates replayed from the database after a restart: their buttons' queries are stale
-        self._replayed: set[int] = set()
+        # updates whose buttons' queries are too old to answer: replayed from the database after
+        # a restart, or taken off the shared queue after waiting longer than QUERY_LIFE
+        self._stale: set[int] = set()
         # every call to the Bot API but getUpdates waits its turn here
         self.pacer = pacer or Pacer()
         self.limiter = PacedRateLimiter(self.pacer)
@@ -150,7 +156,7 @@ class TelegramChannel:
             for delivery in self.service.undelivered(PLATFORM):
                 await self.deliver(delivery)
             for _event_id, payload in self.service.pending_events(PLATFORM):
-                self._replayed.add(int(payload["update_id"]))
+                self._stale.add(int(payload["update_id"]))
                 await self.app.update_queue.put(Update.de_json(payload, self.app.bot))
         if not self.receive:
             return
@@ -325,13 +331,22 @@ class TelegramChannel:
 
     # handling -----------------------------------------------------------------------------------
 
-    async def process(self, payload: dict) -> None:
-        """Handle one stored update now (a queue worker's turn); close it if nothing claimed it."""
+    async def process(self, payload: dict, received_at: datetime | None = None) -> None:
+        """Handle one stored update now (a queue worker's turn); close it if nothing claimed it.
+
+        A button's query that waited in the queue past QUERY_LIFE is no longer answered.
+        """
         update = Update.de_json(payload, self.app.bot)
         if update is None:
             self.service.finish_event(PLATFORM, str(payload.get("update_id")))
             return
-        await self.app.process_update(update)
+        stale = received_at is not None and utcnow() - received_at > QUERY_LIFE
+        if stale:
+            self._stale.add(update.update_id)
+        try:
+            await self.app.process_update(update)
+        finally:
+            self._stale.discard(update.update_id)
         if update.update_id in self._claimed:
             self._claimed.discard(update.update_id)
         else:
@@ -361,7 +376,7 @@ class TelegramChannel:
         database after a restart is too old: answering either only earns a 400.
         """
         query = update.callback_query
-        if query is None or update.update_id in self._replayed:
+        if query is None or update.update_id in self._stale:
             return
         try:
             await query.answer(toast[:MAX_TOAST] or None)
@@ -402,7 +417,7 @@ class TelegramChannel:
 
     async def _after_update(self, update: object) -> None:
         if isinstance(update, Update):
-            self._replayed.discard(update.update_id)
+            self._stale.discard(update.update_id)
             if update.update_id in self._claimed:
                 self._claimed.discard(update.update_id)
             else:
