@@ -202,7 +202,11 @@ def listing(connection: Connection, limit: int = 20) -> list[RowMapping]:
 
 
 def start_due(connection: Connection, now: datetime) -> list[int]:
-    """Create a run for each scheduled broadcast now due, moving recurring ones on."""
+    """Create a run for each scheduled broadcast now due, moving recurring ones on.
+
+    A recurring broadcast whose occurrences were missed (no worker ran for days) goes once, not
+    once per missed occurrence: its next time is the first one still to come.
+    """
     due = connection.execute(
         select(B.id, B.next_at, B.every).where(B.status == "scheduled", B.next_at <= now)
     ).all()
@@ -212,9 +216,12 @@ def start_due(connection: Connection, now: datetime) -> list[int]:
         first = connection.execute(
             select(func.min(R.due_at)).where(R.broadcast_id == broadcast_id)
         ).scalar()
-        following = next_due(as_utc(due_at), every, as_utc(first) if first else None)
+        anchor = as_utc(first) if first else as_utc(due_at)
+        following = next_due(as_utc(due_at), every, anchor)
+        while following is not None and following <= now:
+            following = next_due(following, every, anchor)
         following = as_utc(following) if following is not None else None
-        # only the worker whose update wins creates the run
+        # only the worker whose update wins creates the run (and (broadcast, due_at) is unique)
         moved = connection.execute(
             update(Broadcast)
             .where(B.id == broadcast_id, B.next_at == due_at)

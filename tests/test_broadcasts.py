@@ -64,6 +64,28 @@ def test_a_monthly_broadcast_keeps_its_day_through_short_months(
     )
 
 
+def test_missed_occurrences_go_once_and_the_schedule_keeps_its_time_and_day(
+    any_service: WelfareService,
+) -> None:
+    """No worker ran for three days: a daily reminder goes once, not four times, then daily."""
+    service = any_service
+    clock: Clock = service.clock  # type: ignore[assignment]
+    daily = scheduled(service, at=bkk(2027, 1, 10, 9, 0), every="daily")
+    monthly = scheduled(service, at=bkk(2027, 1, 31, 9, 0), every="monthly")
+    clock.now = bkk(2027, 1, 13, 10, 0).astimezone(UTC)
+    with service.db.begin() as connection:
+        assert len(broadcasts.start_due(connection, clock.now)) == 1
+        assert broadcasts.start_due(connection, clock.now) == [], "the missed days are not sent"
+        moved = broadcasts.get(connection, daily)["next_at"]  # type: ignore[index]
+    assert moved.replace(tzinfo=moved.tzinfo or UTC) == bkk(2027, 1, 14, 9, 0)
+    clock.now = bkk(2027, 3, 5, 10, 0).astimezone(UTC)  # January's and February's missed
+    with service.db.begin() as connection:
+        started = broadcasts.start_due(connection, clock.now)
+        assert len(started) == 2, "one run each"
+        moved = broadcasts.get(connection, monthly)["next_at"]  # type: ignore[index]
+    assert moved.replace(tzinfo=moved.tzinfo or UTC) == bkk(2027, 3, 31, 9, 0), "still the 31st"
+
+
 def test_audiences_count_per_platform_and_leave_out_who_must_not_get_it(
     any_service: WelfareService,
 ) -> None:
