@@ -439,6 +439,18 @@ class BroadcastDelivery(Base):
     retry_at: Mapped[datetime | None]
 
 
+class ScheduledJob(Base):
+    """A periodic job (retention), run once per occurrence by whichever worker comes first."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_at: Mapped[datetime]
+    # the last run that finished, and how many have
+    ran_at: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
 class DeskLogin(Base):
     """A pending web desk sign-in: a one-time link from chat, or a code shown to a browser."""
 

@@ -1,5 +1,7 @@
 """Retention: what is past its period goes, by the running bot's job and by `db prune`."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from handlers.cli.main import app
 from handlers.pruner import Pruner
 from storage import exports, staff
 from storage.models import AuditEntry, InboundEvent, Proposal, Volunteer
+from storage.retention import Pruned
 from tests.broadcast_support import add_volunteers
 from tests.conftest import make_service
 from tests.data_support import delivery, delivery_row, kept_export, volunteer_id
@@ -90,6 +93,47 @@ async def test_the_running_bot_prunes_on_start_and_then_hourly(
     await pruner.stop()
     _pruned_as_promised(service, made)
     assert not orphan.exists()
+
+
+def test_each_hours_pruning_runs_once_however_many_workers_look(
+    service: WelfareService, clock: Clock
+) -> None:
+    """Two workers' pruners share one schedule: the first to look prunes, the other waits."""
+    first, second = Pruner(service), Pruner(service)
+    assert first.prune_if_due() is not None
+    assert second.prune_if_due() is None
+    assert first.prune_if_due() is None
+    clock.now += timedelta(minutes=59)
+    assert second.prune_if_due() is None
+    clock.now += timedelta(minutes=1)
+    assert second.prune_if_due() is not None
+    assert first.prune_if_due() is None
+
+
+def test_a_pruning_under_way_is_not_started_again_by_another_worker(
+    service: WelfareService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: while one worker prunes (holding the job's lock), another's look passes."""
+    if service.db.dialect.name != "postgresql":
+        pytest.skip("SQLite has one process, so one pruner")
+    entered, finish = threading.Event(), threading.Event()
+    real = service.prune
+    calls = []
+
+    def slow_prune() -> Pruned:
+        calls.append(1)
+        entered.set()
+        assert finish.wait(10)
+        return real()
+
+    monkeypatch.setattr(service, "prune", slow_prune)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(Pruner(service).prune_if_due)
+        assert entered.wait(10)
+        assert Pruner(service).prune_if_due() is None
+        finish.set()
+        assert running.result(timeout=30) is not None
+    assert len(calls) == 1
 
 
 def test_db_prune_prunes_now(
