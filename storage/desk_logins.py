@@ -135,17 +135,29 @@ _SESSION = (
 
 
 def session(connection: Connection, token: str, now: datetime) -> RowMapping | None:
-    """Return a live session with its staff member's row, or None (expired, revoked, removed)."""
+    """Return a live session with its staff member's row, or None (expired, revoked, removed).
+
+    Only reads, so a page can check its session on a read-only connection; `touch` records
+    the use when `touch_due` says so.
+    """
     found = connection.execute(_SESSION.where(D.token_hash == _hash(token))).mappings().first()
     if found is None:
         return None
     last_seen, expires = as_utc(found["last_seen_at"]), as_utc(found["expires_at"])
     if now >= expires or now - last_seen >= IDLE:
         return None
-    if now - last_seen >= TOUCH_EVERY:
-        query = update(DeskSession).where(D.id == found["session_id"]).values(last_seen_at=now)
-        connection.execute(query)
     return found
+
+
+def touch_due(found: RowMapping, now: datetime) -> bool:
+    """Tell whether a session's last use is old enough to be written again."""
+    return now - as_utc(found["last_seen_at"]) >= TOUCH_EVERY
+
+
+def touch(connection: Connection, session_id: int, now: datetime) -> None:
+    """Record that a session was used now (it stays open for IDLE from here)."""
+    query = update(DeskSession).where(D.id == session_id, D.last_seen_at < now)
+    connection.execute(query.values(last_seen_at=now))
 
 
 def revoke(

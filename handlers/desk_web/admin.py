@@ -52,8 +52,16 @@ class AdminPages:
         page = self.web.page
         return [
             Route("/desk/broadcasts", page(self.broadcasts, "broadcast"), methods=["GET"]),
-            Route("/desk/broadcasts", page(self.send, "broadcast"), methods=["POST"]),
-            Route("/desk/broadcasts/preview", page(self.preview, "broadcast"), methods=["POST"]),
+            Route(
+                "/desk/broadcasts",
+                page(self.send, "broadcast", before=self._refused_figures),
+                methods=["POST"],
+            ),
+            Route(
+                "/desk/broadcasts/preview",
+                page(self.preview, "broadcast", only_reads=True),
+                methods=["POST"],
+            ),
             Route("/desk/broadcasts/{id:int}", page(self.progress, "broadcast"), methods=["GET"]),
             Route(
                 "/desk/broadcasts/{id:int}/cancel", page(self.cancel, "broadcast"), methods=["POST"]
@@ -112,13 +120,25 @@ class AdminPages:
             return "bc.err.past"
         return parsed[0], every or parsed[1]
 
+    def _problem(self, visit: Visit) -> str | None:
+        """Say what keeps the composed broadcast from being sent (a catalogue key), or None."""
+        when = self._when(visit)
+        if not visit.value("text_th"):
+            return "web.bc.need_text"
+        return when if isinstance(when, str) else None
+
+    def _refused_figures(self, visit: Visit) -> dict[str, Any] | None:
+        """Count the audience of a broadcast that will be sent back, before the write begins."""
+        return self._figures(visit) if self._problem(visit) else None
+
     def send(self, visit: Visit) -> Response:
         """Store the composed broadcast and schedule it (now, or at the chosen time)."""
         text_th = visit.value("text_th")[:MAX_TEXT]
         when = self._when(visit)
-        problem = "web.bc.need_text" if not text_th else (when if isinstance(when, str) else None)
+        problem = self._problem(visit)
         if problem is not None or isinstance(when, str):
-            return self._composer(visit, 400, problem=problem, preview=self._figures(visit))
+            figures = visit.read if visit.read is not None else self._figures(visit)
+            return self._composer(visit, 400, problem=problem, preview=figures)
         moment, every = when
         audience = audience_of(visit.form, self.web)
         text_en = visit.value("text_en")[:MAX_TEXT] or None

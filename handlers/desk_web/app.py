@@ -17,7 +17,7 @@ STATIC = Path(__file__).parent / "static"
 def desk_routes(service: WelfareService, web_url: str, secure: bool = True) -> list[BaseRoute]:
     """Return every route of the web desk, under /desk."""
     web = DeskWeb(service, web_url, secure)
-    missing = web.page(web.not_found)
+    missing = web.page(web.not_found, only_reads=True)
     return [
         *web.routes(),
         *ProposalPages(web).routes(),

@@ -14,9 +14,9 @@ _CHUNK = 64 * 1024
 def workbook(build: Callable[[IO[bytes]], None], filename: str) -> StreamingResponse:
     """Send a workbook that `build` writes to a stream, piece by piece as it is written.
 
-    A page runs in one write transaction (SQLite: BEGIN IMMEDIATE) that ends when its handler
-    returns; building the file only once the response starts, from its own read-only
-    connection, keeps a 100,000-row export from holding every volunteer's answer behind it.
+    A page's own transaction ends when its handler returns; building the file only once the
+    response starts, from its own read-only connection (which never takes SQLite's write
+    lock), keeps a 100,000-row export out of it and from holding anyone's answer behind it.
     The zip is written to a pipe (zipfile writes data descriptors to an unseekable stream), so
     the first bytes leave at once instead of after the whole workbook.
     """

@@ -105,7 +105,11 @@ class ProposalPages:
         return [
             Route("/desk", lambda _r: RedirectResponse("/desk/proposals", 303), methods=["GET"]),
             Route("/desk/proposals", page(self.listing, "proposals"), methods=["GET"]),
-            Route("/desk/proposals/bulk", page(self.bulk, "review"), methods=["POST"]),
+            Route(
+                "/desk/proposals/bulk",
+                page(self.bulk, "review", before=self._matching),
+                methods=["POST"],
+            ),
             Route("/desk/proposals/export.{kind}", page(self.export, "export"), methods=["GET"]),
             Route("/desk/proposals/{reference}", page(self.one, "show"), methods=["GET"]),
             Route(
@@ -214,15 +218,24 @@ class ProposalPages:
         query = urlencode({"problem": problem} if problem else {"changed": status})
         return RedirectResponse(f"/desk/proposals/{found['reference']}?{query}", 303)
 
+    def _matching(self, visit: Visit) -> list[str] | None:
+        """Read which proposals "every one the filter matches" names (None: only those ticked).
+
+        Read before the bulk change's write transaction, which checks each proposal again.
+        """
+        if visit.value("scope") != "all":
+            return None
+        found = filter_of(QueryParams(visit.value("filter")), self.web)
+        rows = queries.newest(visit.connection, found, visit.officer.scope, None, BULK_LIMIT)
+        return [row["reference"] for row in rows]
+
     def bulk(self, visit: Visit) -> Response:
         """Change the status of the ticked proposals, or of every one the filter matches."""
         status, note = visit.value("status"), visit.value("note")
         back = QueryParams(visit.value("filter"))
         references = [str(v) for v in visit.form.getlist("ref")] if visit.form else []
-        if visit.value("scope") == "all":
-            found = filter_of(back, self.web)
-            rows = queries.newest(visit.connection, found, visit.officer.scope, None, BULK_LIMIT)
-            references = [row["reference"] for row in rows]
+        if visit.read is not None:
+            references = visit.read
         problem = None if references else "web.bulk.none"
         moved = 0
         for reference in references[:BULK_LIMIT]:

@@ -22,6 +22,7 @@ from bot.domain.messages import Notice
 from bot.domain.roles import Officer
 from handlers.desk_web.render import Pages, when
 from storage import desk_logins, staff
+from storage.db import reading
 
 SESSION_COOKIE = "__Host-welfaredesk"
 CODE_COOKIE = "__Host-welfaredesk-code"
@@ -39,8 +40,14 @@ class Visit:
     language: str
     now: datetime
     form: FormData | None = None
+    # a write transaction; otherwise a read-only snapshot whose writes wait in `audits`
+    writing: bool = False
     # notices queued in this transaction, handed to the couriers after the commit
     queued: list[Delivery] = field(default_factory=list)
+    # what a reading visit saw, written to the audit log once its read has ended
+    audits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # what a POST's `before` read on a reading connection ahead of its write transaction
+    read: Any = None
 
     def value(self, name: str) -> str:
         """Return a form field as text ('' when absent)."""
@@ -49,6 +56,7 @@ class Visit:
 
 
 Handler = Callable[[Visit], Response]
+Reader = Callable[[Visit], Any]
 
 
 class DeskWeb:
@@ -75,41 +83,110 @@ class DeskWeb:
         origin = urlsplit(sent)
         return origin.netloc in (request.headers.get("host"), urlsplit(self.web_url).netloc)
 
-    def page(self, handler: Handler, need: str | None = None) -> Callable[..., Any]:
-        """Wrap a handler: sign-in, role, CSRF and Origin checks, one transaction, then notices."""
+    def page(
+        self,
+        handler: Handler,
+        need: str | None = None,
+        *,
+        only_reads: bool = False,
+        before: Reader | None = None,
+    ) -> Callable[..., Any]:
+        """Wrap a handler: sign-in, role, CSRF and Origin checks, its transaction, then notices.
+
+        A GET, or a POST that `only_reads`, runs on a read-only snapshot, which on SQLite never
+        takes the write lock: volunteers' answers commit while a page reads a million rows. What
+        it must write (the session's last use, the audit of what was shown) is written after,
+        in one short write transaction, before the page leaves. Any other POST runs in a write
+        transaction; what it reads at length (`before`) is read first, on a reading connection,
+        and handed to it as `visit.read`.
+        """
 
         async def endpoint(request: Request) -> Response:
             form = await request.form() if request.method == "POST" else None
-            return await run_in_threadpool(self._visit, request, form, handler, need)
+            reads = form is None or only_reads
+            return await run_in_threadpool(self._visit, request, form, handler, need, reads,
+                                           before)  # fmt: skip
 
         return endpoint
 
     def _visit(
-        self, request: Request, form: FormData | None, handler: Handler, need: str | None
+        self,
+        request: Request,
+        form: FormData | None,
+        handler: Handler,
+        need: str | None,
+        reads: bool,
+        before: Reader | None,
     ) -> Response:
         language = self.language(request)
         if form is not None and not self.same_origin(request):
             return self.forbidden(language)
         now = self.service.clock()
+        if reads:
+            with reading(self.service.db) as connection:
+                visit = self._check(request, connection, language, now, form, need)
+                if isinstance(visit, Response):
+                    return visit
+                response = handler(visit)
+            self._write_after(visit)
+            return response
+        read = None
+        if before is not None:
+            with reading(self.service.db) as connection:
+                visit = self._check(request, connection, language, now, form, need)
+                if isinstance(visit, Response):
+                    return visit
+                read = before(visit)
         with self.service.db.begin() as connection:
-            token = request.cookies.get(SESSION_COOKIE)
-            row = desk_logins.session(connection, token, now) if token else None
-            if row is None:
-                target = quote(request.url.path)
-                return RedirectResponse(f"/desk/login?next={target}", status_code=303)
-            visit = Visit(request, connection, row, staff.officer_of(row), language, now, form)
-            if need is not None and not visit.officer.may(need):
-                return self.not_found(visit)
-            sent = form.get("csrf") if form is not None else None
-            if form is not None and not (
-                isinstance(sent, str) and secrets.compare_digest(sent, row["csrf"])
-            ):
-                return self.forbidden(language)
+            visit = self._check(request, connection, language, now, form, need, writing=True)
+            if isinstance(visit, Response):
+                return visit
+            if desk_logins.touch_due(visit.row, now):
+                desk_logins.touch(connection, visit.row["session_id"], now)
+            visit.read = read
             response = handler(visit)
         for delivery in visit.queued:
             if self.service.on_outbox is not None:
                 self.service.on_outbox(delivery)
         return response
+
+    def _check(
+        self,
+        request: Request,
+        connection: Connection,
+        language: str,
+        now: datetime,
+        form: FormData | None,
+        need: str | None,
+        writing: bool = False,
+    ) -> Visit | Response:
+        """Return the signed-in visit, or the answer to one that may not go on."""
+        token = request.cookies.get(SESSION_COOKIE)
+        row = desk_logins.session(connection, token, now) if token else None
+        if row is None:
+            target = quote(request.url.path)
+            return RedirectResponse(f"/desk/login?next={target}", status_code=303)
+        visit = Visit(request, connection, row, staff.officer_of(row), language, now, form,
+                      writing)  # fmt: skip
+        if need is not None and not visit.officer.may(need):
+            return self.not_found(visit)
+        sent = form.get("csrf") if form is not None else None
+        if form is not None and not (
+            isinstance(sent, str) and secrets.compare_digest(sent, row["csrf"])
+        ):
+            return self.forbidden(language)
+        return visit
+
+    def _write_after(self, visit: Visit) -> None:
+        """Write what a reading visit left: its session's last use (when due) and its audits."""
+        due = desk_logins.touch_due(visit.row, visit.now)
+        if not (due or visit.audits):
+            return
+        with self.service.db.begin() as connection:
+            if due:
+                desk_logins.touch(connection, visit.row["session_id"], visit.now)
+            for action, detail in visit.audits:
+                staff.audit(connection, visit.officer.actor, action, detail, visit.now)
 
     def show(self, visit: Visit, template: str, status_code: int = 200, **context: Any) -> Response:
         """Render a page for a signed-in officer."""
@@ -128,11 +205,15 @@ class DeskWeb:
 
     def notify(self, visit: Visit, notices: list[Notice]) -> None:
         """Queue messages to others in this transaction; they are sent after the commit."""
+        assert visit.writing, "notices are queued only in a write transaction"
         visit.queued += [self.service.queue(visit.connection, notice) for notice in notices]
 
     def audit(self, visit: Visit, action: str, detail: dict[str, Any]) -> None:
-        """Write what this officer saw or did to the audit log."""
-        staff.audit(visit.connection, visit.officer.actor, action, detail, visit.now)
+        """Write what this officer saw or did to the audit log (after the read, when reading)."""
+        if visit.writing:
+            staff.audit(visit.connection, visit.officer.actor, action, detail, visit.now)
+        else:
+            visit.audits.append((action, detail))
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
         """Set a cookie scripts cannot read and other sites do not send with POSTs."""
@@ -162,13 +243,14 @@ class DeskWeb:
         language, now = self.language(request), self.service.clock()
         pending = request.cookies.get(CODE_COOKIE, "")
         browser, _, code = pending.partition(".")
-        with self.service.db.begin() as connection:
+        with reading(self.service.db) as connection:
             if self._signed_in(request, connection, now):
                 return RedirectResponse("/desk/proposals", status_code=303)
             state = desk_logins.code_confirmed(connection, browser, now) if browser else None
-            fresh = state is None
-            if fresh:
-                browser = secrets.token_urlsafe(32)
+        fresh = state is None
+        if fresh:
+            browser = secrets.token_urlsafe(32)
+            with self.service.db.begin() as connection:
                 code = desk_logins.create_code(connection, browser, now)
         response = self.pages.html("login.html", language, code=code, confirmed=bool(state),
                                    minutes=desk_logins.LOGIN_MINUTES)  # fmt: skip
@@ -181,7 +263,7 @@ class DeskWeb:
         """Tell the login page (polling with htmx) whether its code has been confirmed."""
         language, now = self.language(request), self.service.clock()
         browser = request.cookies.get(CODE_COOKIE, "").partition(".")[0]
-        with self.service.db.begin() as connection:
+        with reading(self.service.db) as connection:
             state = desk_logins.code_confirmed(connection, browser, now) if browser else None
         return self.pages.html("login_status.html", language, confirmed=bool(state),
                                expired=state is None)  # fmt: skip
@@ -189,7 +271,7 @@ class DeskWeb:
     def confirm_page(self, request: Request) -> Response:
         """Show the confirm button for a link from chat; opening the link does not use it."""
         language, token = self.language(request), request.path_params["token"]
-        with self.service.db.begin() as connection:
+        with reading(self.service.db) as connection:
             valid = desk_logins.link_valid(connection, token, self.service.clock())
         if not valid:
             return self.pages.html("login_gone.html", language, 410)
