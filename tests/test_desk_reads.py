@@ -1,8 +1,9 @@
-"""Web desk pages never take the write lock: volunteers answer while officers read pages."""
+"""Desk reads never take the write lock: volunteers answer while officers read pages and counts."""
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -12,11 +13,14 @@ from starlette.testclient import TestClient
 from bot.app.service import WelfareService
 from bot.domain.audience import Audience
 from handlers.desk_web.render import Pages
+from handlers.telegram.channel import TelegramChannel
 from storage import broadcasts
 from storage import proposal_queries as queries
 from tests.desk_web_support import ORIGIN, audit_actions, csrf_of, officer
+from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.helpers import Chat
-from tests.staff_support import add_proposals
+from tests.staff_support import add_proposals, make_staff
+from tests.telegram_support import TOKEN, wait_sent
 
 WAIT = 15  # seconds: a bound for what happens at once, not a pace
 # every signed-in page a GET serves, and the audit entry its view writes (None: none)
@@ -168,3 +172,66 @@ def test_a_bulk_change_reads_its_proposals_before_it_writes(
     assert pause.let_go == [True]
     assert posted[0].status_code == 303
     assert "done=2" in posted[0].headers["location"]
+
+
+def test_stats_count_before_the_officers_transaction(
+    service: WelfareService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the terminal too, /stats with a keyword counts on a reading connection."""
+    add_proposals(service, [{}, {"district": "5007"}])
+    boss = make_staff(service, "boss", "admin")
+    expected = boss.send("/stats ผู้สูงอายุ")[0].text
+    no_waiting(service.db)
+    pause = Pause()
+    monkeypatch.setattr(queries, "table", pause.wrap(queries.table))
+    ask, answer = in_background(lambda: boss.send("/stats ผู้สูงอายุ"))
+    try:
+        assert pause.reached.wait(WAIT)
+        assert Chat(service, user_id="volunteer").send("/start"), "no answer"
+    finally:
+        pause.resume.set()
+        ask.join(WAIT)
+    assert pause.let_go == [True]
+    assert answer[0][0].text == expected
+
+
+@pytest.fixture
+async def telegram(any_service: WelfareService, telegram_fake: FakeTelegram) -> AsyncIterator[None]:
+    """Run the real Telegram channel on the fake Bot API."""
+    channel = TelegramChannel(any_service, TOKEN, base_url=telegram_fake.base_url)  # type: ignore[attr-defined]
+    await channel.start()
+    yield
+    await channel.stop()
+
+
+async def test_volunteers_answer_while_an_officer_counts_on_telegram(
+    any_service: WelfareService,
+    telegram_fake: FakeTelegram,
+    telegram: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While /stats with a keyword counts, the loop and the database answer a volunteer; the
+    officer's answers then come as they would have, in the order asked."""
+    add_proposals(any_service, [{}, {"district": "5007"}, {"problem": "น้ำท่วมบ้าน"}])
+    make_staff(any_service, "77", "staff", platform="telegram")
+    twin = make_staff(any_service, "78", "staff", platform="telegram")
+    expected = [twin.send("/stats ผู้สูงอายุ")[0].text, twin.send("/proposals ผู้สูงอายุ")[0].text]
+    no_waiting(any_service.db)
+    pause = Pause()
+    monkeypatch.setattr(queries, "table", pause.wrap(queries.table))
+    boss = Updates(77)
+    telegram_fake.push(boss.text("/stats ผู้สูงอายุ"), boss.text("/proposals ผู้สูงอายุ"))
+    try:
+        assert await _waited(pause.reached)
+        telegram_fake.push(Updates(88).text("/start"))
+        await wait_sent(telegram_fake, lambda fake: bool(fake.texts(88)))
+    finally:
+        pause.resume.set()
+    await wait_sent(telegram_fake, lambda fake: len(fake.texts(77)) >= 2)
+    assert pause.let_go == [True], "the volunteer was answered only after the count"
+    assert telegram_fake.texts(77) == expected
+
+
+async def _waited(flag: threading.Event) -> bool:
+    """Wait for a thread's signal without blocking the event loop."""
+    return await asyncio.to_thread(flag.wait, WAIT)

@@ -1,5 +1,6 @@
 """Takes one inbound event through the engine: dedupe, state, effects and outbox, atomically."""
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from bot.conversation.state import (
     ToggleReminders,
     Who,
 )
+from bot.desk import lookups
+from bot.desk.lookups import ReadAhead
 from bot.desk.staff_desk import Desk
 from bot.domain.calendar import as_utc, fiscal_year, utcnow
 from bot.domain.i18n import LANGUAGES, text
@@ -169,7 +172,7 @@ class WelfareService:
             with held.begin():
                 yield held
 
-    def handle(
+    async def answer(
         self,
         platform: str,
         user_id: str,
@@ -178,7 +181,40 @@ class WelfareService:
         language_hint: str | None = None,
         reply_token: str | None = None,
     ) -> Delivery | None:
-        """Apply one event exactly once; return the replies to send (None for a duplicate)."""
+        """Apply one event from an event loop: a staff command's long read runs in a thread.
+
+        Everyone else's events go on meanwhile; this sender's next one waits, as the channels
+        keep each sender's events in order, so the officer's answers keep their order too.
+        """
+        ahead = None
+        if lookups.may_read(event):
+            ahead = await asyncio.to_thread(self.read_ahead, platform, user_id, event)
+        return self.handle(platform, user_id, event_id, event, language_hint, reply_token, ahead)
+
+    def read_ahead(self, platform: str, user_id: str, event: Input) -> ReadAhead:
+        """Make a staff command's long read on a read-only connection, before its transaction."""
+        if not lookups.may_read(event):
+            return ReadAhead()
+        with reading(self.db) as connection:
+            return self.desk.read_ahead(connection, platform, user_id, event)
+
+    def handle(
+        self,
+        platform: str,
+        user_id: str,
+        event_id: str | None,
+        event: Input,
+        language_hint: str | None = None,
+        reply_token: str | None = None,
+        ahead: ReadAhead | None = None,
+    ) -> Delivery | None:
+        """Apply one event exactly once; return the replies to send (None for a duplicate).
+
+        A staff command's long read is made first (`read_ahead`, unless `ahead` brings it),
+        so the event's write transaction never holds SQLite's write lock while it counts.
+        """
+        if ahead is None:
+            ahead = self.read_ahead(platform, user_id, event)
         done = self._delivered[:]
         notices: list[Delivery] = []
         after = _After()
@@ -186,7 +222,7 @@ class WelfareService:
         with self.transaction() as connection:
             if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
-            staff_turn = self.desk.handle(connection, platform, user_id, event)
+            staff_turn = self.desk.handle(connection, platform, user_id, event, ahead)
             if staff_turn is None:
                 replies = self._volunteer_turn(
                     connection, platform, user_id, event, language_hint, after

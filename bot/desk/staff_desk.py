@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
-from bot.desk import members, review, views
+from bot.desk import lookups, members, review, views
 from bot.desk.broadcasts import BroadcastDesk
+from bot.desk.lookups import COUNT_UP_TO, Lookup, ReadAhead
+from bot.desk.typed import split_command
 from bot.domain import platforms, roles
 from bot.domain.calendar import to_bangkok
 from bot.domain.i18n import text, words
@@ -31,8 +33,6 @@ from storage import proposal_queries as queries
 # typed words that ask for a web desk link, like /desk
 # typed instead of /desk (LINE has no command menu)
 WEB_WORDS = words("words.desk")
-# a list page counts this far and then says "more than"; /stats gives exact numbers
-COUNT_UP_TO = 1000
 
 
 @dataclass
@@ -43,15 +43,6 @@ class DeskTurn:
     notices: list[Notice] = field(default_factory=list)
     # exports asked for, to build once this turn is committed (never inside it)
     exports: list[int] = field(default_factory=list)
-
-
-def split_command(typed: str) -> tuple[str | None, str]:
-    """Split "/command rest" into the command's name and the rest; (None, text) otherwise."""
-    typed = clean_text(typed)
-    if not typed.startswith("/") or len(typed) < 2:
-        return None, typed
-    head, _, rest = typed[1:].partition(" ")
-    return head.split("@")[0].lower(), rest.strip()
 
 
 class Desk:
@@ -71,10 +62,34 @@ class Desk:
         self.web_url = web_url.rstrip("/")
         self.broadcasts = BroadcastDesk(province, clock, language, quiet)
 
-    def handle(
+    def read_ahead(
         self, connection: Connection, platform: str, user_id: str, event: Input
+    ) -> ReadAhead:
+        """Make the long read a staff input will need (on a read-only connection, beforehand)."""
+        ahead = ReadAhead()
+        if not lookups.may_read(event):
+            return ahead
+        row = staff.find(connection, platform, user_id)
+        if row is None:
+            return ahead
+        officer = staff.officer_of(row)
+        lookup = lookups.wanted(event, officer, dict(row["desk"] or {}), self.province)
+        if lookup is not None:
+            ahead.results[lookup] = lookups.read(connection, lookup)
+        return ahead
+
+    def handle(
+        self,
+        connection: Connection,
+        platform: str,
+        user_id: str,
+        event: Input,
+        ahead: ReadAhead | None = None,
     ) -> DeskTurn | None:
-        """Answer a staff matter; None when the input is not one (or not this sender's)."""
+        """Answer a staff matter; None when the input is not one (or not this sender's).
+
+        `ahead` holds reads already made outside this transaction (see bot/desk/lookups.py).
+        """
         if not isinstance(event, Text | Press) or (
             isinstance(event, Press) and not event.data.startswith("s:")
         ):
@@ -89,7 +104,7 @@ class Desk:
         officer = staff.officer_of(row)
         desk = dict(row["desk"] or {})
         if isinstance(event, Press) and event.data.startswith("s:"):
-            return self._press(connection, row, officer, desk, event.data[2:])
+            return self._press(connection, row, officer, desk, event.data[2:], ahead)
         if command is not None:
             # a command leaves whatever the desk was waiting for (a comment, a broadcast)
             waiting = [desk.pop(key, None) for key in ("await", "bc")]
@@ -97,7 +112,7 @@ class Desk:
                 staff.save_desk(connection, row["id"], desk)
             if command not in STAFF_COMMANDS or not officer.may(command):
                 return None
-            return self._command(connection, row, officer, desk, command, rest)
+            return self._command(connection, row, officer, desk, command, rest, ahead)
         if typed is not None and clean_text(typed).casefold() in WEB_WORDS:
             return DeskTurn([self._web_link(connection, platform, user_id)])
         if typed is not None and desk.get("bc") and officer.may("broadcast"):
@@ -119,6 +134,7 @@ class Desk:
         desk: dict[str, Any],
         command: str,
         rest: str,
+        ahead: ReadAhead | None,
     ) -> DeskTurn | None:
         if command == "desk":
             if rest:
@@ -127,11 +143,12 @@ class Desk:
             link = self._web_link(connection, row["platform"], row["platform_user_id"])
             return DeskTurn([Reply(f"{menu.text}\n\n{link.text}", menu.buttons)])
         if command == "proposals":
-            return self._list(connection, row, officer, desk, parse_filter(rest, self.province))
+            found = parse_filter(rest, self.province)
+            return self._list(connection, row, officer, desk, found, ahead=ahead)
         if command == "show":
             return self._show(connection, officer, rest)
         if command == "stats":
-            return self._stats(connection, officer, parse_filter(rest, self.province))
+            return self._stats(connection, officer, parse_filter(rest, self.province), ahead)
         if command == "export":
             kind, _, words = rest.partition(" ")
             if kind.lower() not in ("csv", "xlsx"):
@@ -226,12 +243,13 @@ class Desk:
         desk: dict[str, Any],
         found: ProposalFilter,
         before_id: int | None = None,
+        ahead: ReadAhead | None = None,
     ) -> DeskTurn:
         if before_id is None:
             desk["filter"] = found.to_json()
             staff.save_desk(connection, row["id"], desk)
-        rows = queries.newest(connection, found, officer.scope, before_id, views.PAGE + 1)
-        total = queries.count(connection, found, officer.scope, up_to=COUNT_UP_TO + 1)
+        page = lookups.result(connection, ahead, Lookup("list", found, officer.scope, before_id))
+        rows, total = page.rows, page.total
         self._audit(connection, officer, "list", {"filter": found.to_json(), "shown": len(rows)})
         description = found.describe(self.language, self.province)
         shown = f"{COUNT_UP_TO:,}+" if total > COUNT_UP_TO else f"{total:,}"
@@ -246,8 +264,14 @@ class Desk:
         self._audit(connection, officer, "show", {"reference": found["reference"]})
         return DeskTurn([views.proposal(self.language, self.province, found, officer)])
 
-    def _stats(self, connection: Connection, officer: Officer, found: ProposalFilter) -> DeskTurn:
-        rows = queries.table(connection, found, officer.scope)
+    def _stats(
+        self,
+        connection: Connection,
+        officer: Officer,
+        found: ProposalFilter,
+        ahead: ReadAhead | None = None,
+    ) -> DeskTurn:
+        rows = lookups.result(connection, ahead, Lookup("stats", found, officer.scope))
         description = found.describe(self.language, self.province)
         return DeskTurn([views.stats(self.language, self.province, description, rows)])
 
@@ -345,6 +369,7 @@ class Desk:
         officer: Officer,
         desk: dict[str, Any],
         data: str,
+        ahead: ReadAhead | None = None,
     ) -> DeskTurn | None:
         kind, _, arg = data.partition(":")
         if kind == "bc" and officer.may("broadcast"):
@@ -365,13 +390,13 @@ class Desk:
         if kind not in needs or not officer.may(needs[kind]):
             return None
         if kind == "list":
-            return self._list(connection, row, officer, desk, ProposalFilter())
+            return self._list(connection, row, officer, desk, ProposalFilter(), ahead=ahead)
         if kind == "more" and arg.isdigit():
-            return self._list(connection, row, officer, desk, saved, int(arg))
+            return self._list(connection, row, officer, desk, saved, int(arg), ahead)
         if kind == "show":
             return self._show(connection, officer, arg)
         if kind == "stats":
-            return self._stats(connection, officer, ProposalFilter())
+            return self._stats(connection, officer, ProposalFilter(), ahead)
         if kind == "exp" and arg in ("csv", "xlsx"):
             return self._export(connection, row, saved, arg)
         if kind == "dl":

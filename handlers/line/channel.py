@@ -241,7 +241,9 @@ class LineChannel:
             return None
         if payload.get("type") == "follow":
             self.service.set_reachable(PLATFORM, user_id, True)
-        return self.service.handle(PLATFORM, user_id, event_id, neutral, reply_token=reply_token)
+        return await self.service.answer(
+            PLATFORM, user_id, event_id, neutral, reply_token=reply_token
+        )
 
     # sending ------------------------------------------------------------------------------------
 

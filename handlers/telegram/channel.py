@@ -397,7 +397,7 @@ class TelegramChannel:
         user = update.effective_user
         if user is None:
             return
-        delivery = self.service.handle(
+        delivery = await self.service.answer(
             PLATFORM, str(user.id), str(update.update_id), event, language_hint=user.language_code
         )
         # claimed and committed; had handle failed, the after-hook closes the update instead
