@@ -11,7 +11,10 @@ from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
 from bot.app.service import WelfareService
+from bot.desk.lookups import Lookup, ReadAhead
 from bot.domain.audience import Audience
+from bot.domain.messages import Text
+from bot.domain.proposal_filter import ProposalFilter
 from handlers.desk_web.render import Pages
 from handlers.telegram.channel import TelegramChannel
 from storage import broadcasts
@@ -193,6 +196,24 @@ def test_stats_count_before_the_officers_transaction(
         ask.join(WAIT)
     assert pause.let_go == [True]
     assert answer[0][0].text == expected
+
+
+def test_the_desk_takes_a_read_made_ahead_only_when_it_is_the_same_read(
+    service: WelfareService,
+) -> None:
+    """A read made for another scope (the role changed meanwhile) is read again inside."""
+    add_proposals(service, [{}, {"district": "5007"}])
+    make_staff(service, "boss", "staff")
+    counted = Chat(service, user_id="boss").send("/stats")[0].text
+
+    def stats(ahead: ReadAhead) -> str:
+        delivery = service.handle("terminal", "boss", None, Text("/stats"), ahead=ahead)
+        assert delivery is not None
+        return delivery.replies[0].text
+
+    elsewhere = Lookup("stats", ProposalFilter(), ("children_youth",))
+    assert stats(ReadAhead({elsewhere: []})) == counted
+    assert stats(ReadAhead({Lookup("stats", ProposalFilter(), None): []})) != counted
 
 
 @pytest.fixture
