@@ -20,28 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from storage.db import normalize_url, upgrade  # noqa: E402
+from bench.pg_databases import cpu_seconds, drop_database, fresh_database  # noqa: E402
 from tests.bot_process import BotProcess  # noqa: E402
 from tests.line_support import SECRET, TOKEN  # noqa: E402
 from tests.test_line_crash import free_port  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """Return the user + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def run(url: str, workers: int, volunteers: int, think_ms: float, folder: Path) -> dict[str, Any]:
@@ -87,26 +77,6 @@ def run(url: str, workers: int, volunteers: int, think_ms: float, folder: Path) 
         world.stdin.close()
         world.wait()
     return report
-
-
-def fresh_database(base: str) -> tuple[str, str]:
-    """Create an empty, migrated database beside `base`; return its URL and name."""
-    name = f"welfarebot_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = normalize_url(base).rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    return url, name
-
-
-def drop_database(base: str, name: str) -> None:
-    """Drop a database made by fresh_database."""
-    admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def main() -> None:
