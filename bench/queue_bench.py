@@ -8,7 +8,9 @@ each engine, with 1 and with 2 worker processes:
   the job; procrastinate: the same row, and the job deferred on the same connection, in the same
   transaction); CPU of the enqueuing thread and of its PostgreSQL backend, and wall time;
 - drain of that backlog: jobs per CPU-second of the worker processes, and of the workers plus
-  their PostgreSQL backends (the queue's SQL runs there), and jobs per second of wall time;
+  their PostgreSQL backends (the queue's SQL runs there), and jobs per second of wall time; the
+  database is ANALYZEd once the backlog is stored (with --no-analyze the planner has no figures,
+  as on a fresh database: our `waiting` query then goes quadratic, see docs/scaling.md);
 - paced load (100 and 200 jobs a second by default): enqueue-to-done latency p50 / p99;
 - order: a volunteer's jobs done out of their arrival order, twice, or never (all must be 0);
 - takeover (2 workers): the worker holding a volunteer's job mid-transaction is SIGKILLed; the
@@ -273,6 +275,7 @@ class Options:
     rates: list[int]
     paced_seconds: float
     worker_args: list[str]
+    analyze: bool = True
 
 
 def measure(engine_name: str, workers: int, base: str, opts: Options) -> dict[str, Any]:
@@ -292,6 +295,10 @@ def measure(engine_name: str, workers: int, base: str, opts: Options) -> dict[st
             r["enqueue_cpu_ms"] = 1000 * (time.thread_time() - cpu) / n
             r["enqueue_server_ms"] = 1000 * (backends.cpu(PRODUCER_APP) - server) / n
             r["enqueue_wall_ms"] = 1000 * (time.perf_counter() - wall) / n
+            if opts.analyze:
+                # the planner's figures as if autovacuum had seen the backlog (see --no-analyze)
+                with psycopg.connect(conninfo(url), autocommit=True) as connection:
+                    connection.execute("ANALYZE")
 
             pool = Workers(engine_name, url, workers, ["--stall-flag", flag, *opts.worker_args])
             cpu, server, start = pool.cpu(), backends.cpu(WORKER_APP), time.time()
@@ -352,8 +359,7 @@ def paced(producer: Producer, jobs: list[tuple[str, int]], rate: float) -> float
     try:
         for i, (volunteer, seq) in enumerate(jobs):
             due = begin + i / rate
-            if due > time.time():
-                time.sleep(due - time.time())  # pacing the arrivals
+            time.sleep(max(0.0, due - time.time()))  # pacing the arrivals
             lane = lanes[int(volunteer.rsplit("v", 1)[1]) % len(lanes)]
             lane.submit(producer.enqueue, volunteer, seq, arrived=due)
     finally:
@@ -384,8 +390,8 @@ def takeover(producer: Producer, pool: Workers, flag: str, events: int) -> dict[
 
 def row(r: dict[str, Any], rates: list[int]) -> str:
     """Format one run as a row of the markdown table."""
-    paced = " | ".join(
-        f"{r[f'p50_{x}']:.0f} / {r[f'p99_{x}']:.0f} ({r[f'offered_{x}']:.0f}/s)" for x in rates
+    paced = "".join(
+        f"{r[f'p50_{x}']:.0f} / {r[f'p99_{x}']:.0f} ({r[f'offered_{x}']:.0f}/s) | " for x in rates
     )
     take = (
         f"{r['takeover_first_s']:.1f} / {r['takeover_all_s']:.1f}" if "takeover_all_s" in r else "–"
@@ -394,7 +400,7 @@ def row(r: dict[str, Any], rates: list[int]) -> str:
         f"| {r['engine']} | {r['workers']} | {r['load']:.1f} | {r['enqueue_cpu_ms']:.2f} + "
         f"{r['enqueue_server_ms']:.2f} | {r['enqueue_wall_ms']:.2f} | {r['drain_per_s']:.0f} | "
         f"{r['per_worker_cpu_s']:.0f} | {r['per_total_cpu_s']:.0f} | {r['worker_ms_per_job']:.2f}"
-        f" + {r['server_ms_per_job']:.2f} | {paced} | "
+        f" + {r['server_ms_per_job']:.2f} | {paced}"
         f"{r['idle_ms_per_s']:.0f} + {r['idle_server_ms_per_s']:.0f} | "
         f"{r['out_of_order']} / {r['twice']} / {r['missing']} | {take} | {r.get('retried', '–')} |"
     )
@@ -402,11 +408,11 @@ def row(r: dict[str, Any], rates: list[int]) -> str:
 
 def header(rates: list[int]) -> str:
     """Return the markdown table's header."""
-    paced = " | ".join(f"p50 / p99 ms at {x}/s (achieved)" for x in rates)
+    paced = "".join(f" p50 / p99 ms at {x}/s (achieved) |" for x in rates)
     return (
         "| engine | workers | load | enqueue CPU ms/job (client + server) | enqueue wall ms/job |"
         " drain jobs/s | jobs per worker CPU-s | jobs per CPU-s (workers + server) |"
-        f" CPU ms/job (workers + server) | {paced} | idle CPU ms/s (workers + server) |"
+        f" CPU ms/job (workers + server) |{paced} idle CPU ms/s (workers + server) |"
         " out of order / twice / missing | takeover s (killed job / all) | jobs retried |\n"
         + "|---" * (13 + len(rates))
         + "|"
@@ -426,6 +432,11 @@ def main() -> None:
     parser.add_argument("--heartbeat", type=float, default=1.0, help="procrastinate, seconds")
     parser.add_argument("--stalled-after", type=float, default=5.0, help="procrastinate, seconds")
     parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="drain the backlog with the planner's statistics of a fresh database (none)",
+    )
+    parser.add_argument(
         "--default-takeover",
         action="store_true",
         help="also time procrastinate's takeover with its default heartbeat (10 s) and "
@@ -438,7 +449,9 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; load average {load:.1f} at the start")  # fmt: skip
     tuned = ["--heartbeat", str(args.heartbeat), "--stalled-after", str(args.stalled_after)]
-    opts = Options(args.volunteers, args.events, args.rates, args.paced_seconds, tuned)
+    opts = Options(
+        args.volunteers, args.events, args.rates, args.paced_seconds, tuned, not args.no_analyze
+    )
     results = []
     for workers in args.workers:
         for engine_name in args.engines:  # alternating, so both see much the same load
