@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -87,9 +88,21 @@ class BenchService:
         self.db = make_engine(url)
         self.owner: int | None = None
 
-    def claim_orphans(self, platform: str, recipient: str | None = None) -> list[Any]:
+    def claim_orphans(
+        self, platform: str, recipient: str | None = None, due_only: bool = False
+    ) -> list[Any]:
         """No outbox rows in this benchmark."""
         return []
+
+    def orphaned_recipients(self, platform: str) -> list[str]:
+        """No outbox rows in this benchmark."""
+        return []
+
+    def retry_later(self, outbox_ids: list[int]) -> None:
+        """No outbox rows in this benchmark."""
+
+    def release(self, outbox_ids: list[int]) -> None:
+        """No outbox rows in this benchmark."""
 
     def flush_delivered(self) -> None:
         """No outbox rows in this benchmark."""
@@ -104,14 +117,15 @@ class BenchChannel:
     def __init__(self, flag: str | None) -> None:
         self.flag = flag
 
-    async def process(self, payload: dict[str, Any]) -> None:
+    async def process(self, payload: dict[str, Any], received_at: datetime | None = None) -> None:
         """Run the trivial job under the turn the worker took."""
         connection = TURN.get()
         assert connection is not None
         await handle(connection, payload, self.flag)
 
-    async def deliver(self, delivery: Any) -> None:
+    async def deliver(self, delivery: Any) -> bool:
         """No outbox rows in this benchmark."""
+        return True
 
 
 async def ready_then_go() -> None:
@@ -145,9 +159,9 @@ async def run_procrastinate(
     @app.task(name=TASK)
     async def handle_event(event_pk: int) -> None:
         with engine.connect() as connection:
-            payload = queue.still_waiting(connection, event_pk)
-            if payload is not None:
-                await handle(connection, payload, flag)
+            waiting = queue.still_waiting(connection, event_pk)
+            if waiting is not None:
+                await handle(connection, waiting[0], flag)
 
     # procrastinate's recipe for a killed worker's jobs, checked every second (6th field)
     @app.periodic(cron="* * * * * *")
