@@ -46,6 +46,7 @@ class World:
         self.step_latency: list[float] = []
         self.webhook_latency: list[float] = []
         self.events = 0
+        self.redelivered = 0
         self.remaining = count
         self.done = asyncio.Event()
         self.bot_url = ""
@@ -75,9 +76,16 @@ class World:
         headers = {"Content-Type": "application/json", "X-Line-Signature": sign(raw)}
         assert self.http is not None
         self.posted_at[user.user_id] = begun = time.perf_counter()
-        async with self.http.post(self.bot_url, data=raw, headers=headers) as response:
-            await response.read()
-            assert response.status == 200, response.status
+        while True:
+            try:
+                async with self.http.post(self.bot_url, data=raw, headers=headers) as response:
+                    await response.read()
+                    assert response.status == 200, response.status
+                break
+            except aiohttp.ClientError:
+                # a kept-alive connection the server closed as it was reused: LINE redelivers a
+                # failed webhook, and the bot ignores an event it has stored already
+                self.redelivered += 1
         self.webhook_latency.append(time.perf_counter() - begun)
         self.events += 1
 
@@ -123,6 +131,7 @@ class World:
             "webhook_p99_ms": pct(self.webhook_latency, 0.99),
             "step_p50_ms": pct(self.step_latency, 0.5),
             "step_p99_ms": pct(self.step_latency, 0.99),
+            "redelivered": self.redelivered,
             "world_cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime,
         }
 
