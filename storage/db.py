@@ -4,6 +4,7 @@
 never takes the write lock, so a long export reads while volunteers' answers commit.
 """
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +21,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # a server that does not answer fails the start or a health check instead of hanging it
 CONNECT_TIMEOUT_SECONDS = 10
 READ_ONLY = "welfarebot_read_only"
+# a pooled connection idle longer than this is pinged before use; one used more recently is
+# trusted. Pinging on every checkout (pool_pre_ping) cost a round trip and about 0.2 ms of CPU on
+# each of the queue's several checkouts per event (bench/scale_bench.py, see docs/benchmarks.md)
+PING_IDLE_SECONDS = 5.0
 
 
 class SchemaOutdated(Exception):
@@ -34,19 +39,20 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, ping_after: float = PING_IDLE_SECONDS) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and BEGIN IMMEDIATE transactions."""
     url = normalize_url(url)
     # hide_parameters keeps names and phone numbers out of error messages and logs
     if not url.startswith("sqlite"):
-        return create_engine(
+        engine = create_engine(
             url,
-            pool_pre_ping=True,
             pool_size=10,
             max_overflow=10,
             hide_parameters=True,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         )
+        ping_idle(engine, ping_after)
+        return engine
     engine = create_engine(
         url,
         hide_parameters=True,
@@ -76,6 +82,29 @@ def make_engine(url: str) -> Engine:
         connection.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def ping_idle(engine: Engine, after: float) -> None:
+    """Ping a pooled connection before use when it lay idle for `after` seconds; replace it if dead.
+
+    A server restarted under a busy process still fails the first use of each connection
+    already open, which also invalidates the rest of the pool (SQLAlchemy's optimistic handling).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # the pool then opens a new connection in its place (it tries three times)
+            raise exc.DisconnectionError() from error
 
 
 @contextmanager
