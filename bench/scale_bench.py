@@ -31,14 +31,30 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pg_databases import cpu_seconds, drop_database, fresh_database  # noqa: E402
+from storage.db import normalize_url  # noqa: E402
 from tests.bot_process import BotProcess  # noqa: E402
 from tests.line_support import SECRET, TOKEN  # noqa: E402
 from tests.test_line_crash import free_port  # noqa: E402
+
+
+def transactions(url: str) -> int:
+    """Return how many transactions the database has committed or rolled back so far."""
+    engine = create_engine(normalize_url(url))
+    query = text(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+        " WHERE datname = current_database()"
+    )
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_stat_clear_snapshot()"))
+        count = int(connection.execute(query).scalar_one())
+    engine.dispose()
+    return count
 
 
 def profiler(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
@@ -92,6 +108,7 @@ def run(
             for index, (pid, role) in enumerate(zip(pids, roles, strict=True)):
                 spies.append(profiler(pid, profile / f"{name}-{role}{index or ''}.txt"))
         before = [cpu_seconds(pid) for pid in pids]
+        xacts_before = transactions(url)
         webhook = f"http://127.0.0.1:{bots[0].env['WEB_PORT']}/line/webhook"
         httpx.post(f"{settings['LINE_API_BASE_URL']}/start", params={"bot": webhook})
         assert world.stdout is not None
@@ -114,6 +131,8 @@ def run(
         assert world.stdin is not None
         world.stdin.close()
         world.wait()
+    # read once the processes are gone: each sends its statistics to the server as it exits
+    report["xacts_per_event"] = (transactions(url) - xacts_before) / report["events"]
     return report
 
 
@@ -121,15 +140,17 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     """Return the figures of every run as one Markdown table."""
     lines = [
         "| run | events | events/s | web CPU ms/event | worker CPU ms/event | bot CPU ms/event"
-        " | events per CPU-s | webhook to reply p50 / p99 ms | webhook answered p99 ms | load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        " | events per CPU-s | DB transactions per event | webhook to reply p50 / p99 ms"
+        " | webhook answered p99 ms | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in results.items():
         per = 1000 / r["events"]
         lines.append(
             f"| {name} | {r['events']:,} | {r['events_per_s']:.0f} | {r['web_cpu_s'] * per:.2f}"
             f" | {r['worker_cpu_s'] * per:.2f} | {r['bot_cpu_s'] * per:.2f}"
-            f" | {r['events_per_cpu_s']:.0f} | {r['step_p50_ms']:.0f} / {r['step_p99_ms']:.0f}"
+            f" | {r['events_per_cpu_s']:.0f} | {r['xacts_per_event']:.1f}"
+            f" | {r['step_p50_ms']:.0f} / {r['step_p99_ms']:.0f}"
             f" | {r['webhook_p99_ms']:.0f} | {r['load']:.1f} |"
         )
     return "\n".join(lines)

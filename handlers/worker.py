@@ -29,6 +29,9 @@ SWEEP_SECONDS = 1.0
 # connection) while it sends, so 8 turns + 2 platforms x 4 + the worker's own stay within the
 # pool's 20 (storage/db.py) with room for the short transactions between them
 SWEEP_IN_FLIGHT = 4
+# how long a turn waits, at most, for another live worker's rows of the volunteer to settle
+SETTLE_SECONDS = 0.05
+SETTLE_TRIES = 20
 
 
 class Channel(Protocol):
@@ -137,15 +140,15 @@ class Worker:
         with self.service.db.connect() as connection:
             # more than the free slots: some heads belong to volunteers busy in other workers
             rows = queue.waiting(connection, list(self.channels), free * 4 + 16)
-        for row in rows:
+        for event_pk, platform, user_key in rows:
             if free <= 0:
                 break
-            key = f"{row.platform}:{row.user_key or f'event-{row.id}'}"
+            key = f"{platform}:{user_key or f'event-{event_pk}'}"
             if key in self._busy:
                 continue
             self._busy.add(key)
             free -= 1
-            self._spawn(self._turn(key, row.platform, row.user_key, row.id))
+            self._spawn(self._turn(key, platform, user_key, event_pk))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         # a fresh context: a turn's connection must never leak into tasks it starts
@@ -156,32 +159,90 @@ class Worker:
         task.add_done_callback(self._turns.discard)
 
     async def _turn(self, key: str, platform: str, recipient: str | None, event_pk: int) -> None:
-        """Handle one volunteer's oldest event under their turn, if nobody else has it."""
+        """Handle one volunteer's oldest event under their turn, if nobody else has it.
+
+        Three round trips besides the event's own transaction: take the turn, look (is the event
+        still waiting, did a dead worker leave this volunteer replies), and finish (delivered
+        rows deleted, failed ones given back, and the turn, in one statement).
+        """
+        me = self.service.owner
+        assert me is not None
+        connection = self.service.db.connect()
+        taken = False
         try:
-            with self._holding(key) as connection:
-                if connection is None:
-                    return
-                waiting = queue.still_waiting(connection, event_pk)
-                if waiting is None:
-                    return
-                payload, received_at = waiting
-                channel = self.channels[platform]
-                with metrics.HANDLING.labels(platform).time():
-                    # what a dead worker left unsent for this volunteer goes first, in order
-                    orphans = self.service.claim_orphans(platform, recipient) if recipient else []
-                    for delivery in orphans:
-                        await channel.deliver(delivery)
-                    await channel.process(payload, received_at)
-                    self.service.flush_delivered()
-                    if recipient:
-                        # a send that failed (the platform down) is retried by the next sweep
-                        self.service.release_unsent(platform, recipient)
-                metrics.HANDLED.labels(platform).inc()
+            taken = queue.take_turn(connection, key)
+            if not taken:
+                return
+            event, orphaned = await self._look(connection, event_pk, platform, recipient)
+            if event is not None or orphaned:
+                await self._handle(connection, platform, recipient, event, orphaned)
+            done = self.service.delivered_ids()
+            # a send that failed (the platform down) is given back, to retry after a wait
+            queue.finish_turn(connection, key, done, platform, recipient, me, self.service.clock())
+            taken = False
+            self.service.forget_delivered(done)
         except Exception:
             log.exception("handling a queued event failed; it stays queued")
         finally:
+            self._let_go(connection, key, taken)
             self._busy.discard(key)
             self._wake.set()
+
+    async def _look(
+        self, connection: Connection, event_pk: int, platform: str, recipient: str | None
+    ) -> tuple[tuple[dict[str, Any], datetime] | None, bool]:
+        """Return the event (payload, arrival) while it waits, and whether orphans of it wait.
+
+        Rows of the volunteer that another live worker owns are given a moment to settle: its
+        courier finishes sending them, or the server notices that it died (a killed worker's
+        sessions end one by one, so its turn can be free while it still looks alive); they then
+        are orphans and go first, in order.
+        """
+        me = self.service.owner
+        assert me is not None
+        event, orphaned, elsewhere = queue.look(connection, event_pk, platform, recipient, me)
+        for _ in range(SETTLE_TRIES):
+            if not elsewhere:
+                break
+            await asyncio.sleep(SETTLE_SECONDS)
+            event, orphaned, elsewhere = queue.look(connection, event_pk, platform, recipient, me)
+        return event, orphaned
+
+    async def _handle(
+        self,
+        connection: Connection,
+        platform: str,
+        recipient: str | None,
+        event: tuple[dict[str, Any], datetime] | None,
+        orphaned: bool,
+    ) -> None:
+        """Send what a dead worker left this volunteer, then handle the event, on the turn."""
+        channel = self.channels[platform]
+        token = TURN.set(connection)
+        try:
+            with metrics.HANDLING.labels(platform).time():
+                # what a dead worker left unsent for this volunteer goes first, in order
+                if orphaned and recipient:
+                    for delivery in self.service.claim_orphans(platform, recipient):
+                        await channel.deliver(delivery)
+                if event is not None:
+                    await channel.process(*event)
+        finally:
+            TURN.reset(token)
+        if event is not None:
+            metrics.HANDLED.labels(platform).inc()
+
+    @staticmethod
+    def _let_go(connection: Connection, key: str, taken: bool) -> None:
+        """Close a turn's connection, giving the turn back if a failure left it held."""
+        try:
+            if taken:
+                connection.rollback()
+                queue.end_turn(connection, key)
+        except Exception:
+            # a connection that may still hold the turn must not go back to the pool
+            connection.invalidate()
+        connection.close()
 
     @contextlib.contextmanager
     def _holding(self, key: str):  # type: ignore[no-untyped-def]
@@ -199,14 +260,7 @@ class Worker:
             finally:
                 TURN.reset(token)
         finally:
-            try:
-                if taken:
-                    connection.rollback()
-                    queue.end_turn(connection, key)
-            except Exception:
-                # a connection that may still hold the turn must not go back to the pool
-                connection.invalidate()
-            connection.close()
+            self._let_go(connection, key, taken)
 
     # orphaned replies ---------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, LiteralString, cast
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -105,6 +107,23 @@ def ping_idle(engine: Engine, after: float) -> None:
         except engine.dialect.loaded_dbapi.Error as error:
             # the pool then opens a new connection in its place (it tries three times)
             raise exc.DisconnectionError() from error
+
+
+def run_alone(connection: Connection, sql: LiteralString, params: Any) -> list[tuple[Any, ...]]:
+    """Run one PostgreSQL statement committed on its own, on the driver's connection; its rows.
+
+    For the queue's statements, run several times per event: psycopg in autocommit cost about
+    0.1 ms of CPU a statement against 0.35-0.56 ms through SQLAlchemy Core with its BEGIN and
+    COMMIT round trips (bench/scale_bench.py, docs/benchmarks.md). The SQLAlchemy connection
+    must not be in a transaction.
+    """
+    driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
+    driver.autocommit = True
+    try:
+        return driver.execute(sql, params).fetchall()
+    finally:
+        if not driver.closed:
+            driver.autocommit = False
 
 
 @contextmanager

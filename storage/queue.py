@@ -7,14 +7,13 @@ are free again, and its outbox rows are taken over, within one sweep, with no le
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, LiteralString, cast
 
 from sqlalchemy import (
     BigInteger,
     Connection,
     DateTime,
     Table,
-    bindparam,
     column,
     exists,
     func,
@@ -25,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from storage.db import run_alone
 from storage.models import InboundEvent, OutboxMessage
 
 _events = cast(Table, InboundEvent.__table__)
@@ -42,26 +42,6 @@ CHANNEL = "welfarebot_events"
 FIRST_RETRY_SECONDS = 2.0
 LONGEST_RETRY_SECONDS = 300.0
 
-_earlier = aliased(_events)
-_WAITING = (
-    select(_events.c.id, _events.c.platform, _events.c.user_key)
-    .where(_events.c.processed_at.is_(None), _events.c.platform.in_(bindparam("platforms")))
-    .where(
-        ~exists().where(
-            _earlier.c.processed_at.is_(None),
-            _earlier.c.platform == _events.c.platform,
-            _earlier.c.user_key == _events.c.user_key,
-            _earlier.c.id < _events.c.id,
-        )
-    )
-    .order_by(_events.c.id)
-    .limit(bindparam("limit"))
-)
-_STILL_WAITING = select(_events.c.payload, _events.c.received_at).where(
-    _events.c.id == bindparam("id"), _events.c.processed_at.is_(None)
-)
-_TAKE_TURN = text("SELECT pg_try_advisory_lock(:ns, hashtext(:key))").bindparams(ns=TURNS)
-_END_TURN = text("SELECT pg_advisory_unlock(:ns, hashtext(:key))").bindparams(ns=TURNS)
 _HOLD_WORKER = text("SELECT pg_try_advisory_lock(:ns, :id)").bindparams(ns=WORKERS)
 _LIVE_WORKERS = (
     text(
@@ -76,35 +56,92 @@ _DEPTH = select(func.count(), func.min(_events.c.received_at)).where(
     _events.c.processed_at.is_(None)
 )
 
+# the statements of a turn, several per event, each committed on its own (storage.db.run_alone)
+_LIVE_SQL: LiteralString = (
+    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND classid = %(workers)s::oid AND objsubid = 2"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+_WAITING_SQL: LiteralString = (
+    "SELECT id, platform, user_key FROM inbound_events e"
+    " WHERE processed_at IS NULL AND platform = ANY(%(platforms)s) AND NOT EXISTS ("
+    "  SELECT FROM inbound_events b WHERE b.processed_at IS NULL AND b.platform = e.platform"
+    "  AND b.user_key = e.user_key AND b.id < e.id)"
+    " ORDER BY id LIMIT %(limit)s"
+)
+_TAKE_TURN_SQL: LiteralString = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
+_END_TURN_SQL: LiteralString = "SELECT pg_advisory_unlock(%s, hashtext(%s))"
+# read under the turn, so after whoever had it committed: the event if still waiting (and when
+# it came), whether the volunteer has outbox rows no live worker owns (to send first), and
+# whether another live worker owns some (its courier is sending them, or it died a moment ago
+# and the server has not yet ended all its sessions)
+_LOOK_SQL: LiteralString = (
+    "SELECT e.payload, e.received_at, o.orphaned, o.elsewhere FROM (SELECT"
+    "  coalesce(bool_or(orphan), false) AS orphaned,"
+    "  coalesce(bool_or(NOT orphan AND owner <> %(me)s), false) AS elsewhere"
+    "  FROM (SELECT owner, owner IS NULL OR (owner <> %(me)s AND owner NOT IN (" + _LIVE_SQL + "))"
+    "   AS orphan FROM outbox WHERE platform = %(platform)s AND recipient = %(recipient)s) r) o"
+    " LEFT JOIN inbound_events e ON e.id = %(event)s AND e.processed_at IS NULL"
+)
+# one statement, so a kill cannot part the rows from the turn: delivered rows go, rows whose
+# send failed are given back to be retried after their wait (as retry_later does), and the
+# volunteer's turn is given back. The turn is held on to until the commit (a transaction-level
+# hold on the same key), so the next holder sees the rows as settled here
+_FINISH_SQL: LiteralString = (
+    "WITH sent AS (DELETE FROM outbox WHERE id = ANY(%(done)s::bigint[])),"
+    " unsent AS (UPDATE outbox SET owner = NULL, attempts = attempts + 1,"
+    "  next_attempt_at = %(now)s + make_interval(secs => least(%(longest)s,"
+    "   %(first)s * power(2, attempts)))"
+    "  WHERE platform = %(platform)s AND recipient = %(recipient)s AND owner = %(me)s"
+    "  AND id <> ALL(%(done)s::bigint[]))"
+    " SELECT pg_advisory_unlock(%(ns)s, hashtext(%(key)s))"
+    " FROM (SELECT pg_advisory_xact_lock(%(ns)s, hashtext(%(key)s)) OFFSET 0) held"
+)
 
-def notify(connection: Connection) -> None:
-    """Wake the listening workers when this transaction commits."""
-    connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
-
-def waiting(connection: Connection, platforms: Sequence[str], limit: int) -> list[Any]:
-    """Return events that may be handled now: each volunteer's oldest waiting one."""
-    return list(connection.execute(_WAITING, {"platforms": list(platforms), "limit": limit}))
+def waiting(connection: Connection, platforms: Sequence[str], limit: int) -> list[tuple[Any, ...]]:
+    """Return (id, platform, user key) of each volunteer's oldest waiting event."""
+    return run_alone(connection, _WAITING_SQL, {"platforms": list(platforms), "limit": limit})
 
 
 def take_turn(connection: Connection, key: str) -> bool:
     """Take a volunteer's turn on this connection; False when another session holds it."""
-    got = bool(connection.execute(_TAKE_TURN, {"key": key}).scalar_one())
-    connection.commit()
-    return got
+    return bool(run_alone(connection, _TAKE_TURN_SQL, (TURNS, key))[0][0])
 
 
 def end_turn(connection: Connection, key: str) -> None:
     """Give a volunteer's turn back."""
-    connection.execute(_END_TURN, {"key": key})
-    connection.commit()
+    run_alone(connection, _END_TURN_SQL, (TURNS, key))
 
 
-def still_waiting(connection: Connection, event_pk: int) -> tuple[dict[str, Any], datetime] | None:
-    """Return an event's payload and arrival if nobody has handled it yet (under the turn)."""
-    found = connection.execute(_STILL_WAITING, {"id": event_pk}).first()
-    connection.commit()
-    return (found.payload, found.received_at) if found is not None else None
+def look(
+    connection: Connection, event_pk: int, platform: str, recipient: str | None, me: int
+) -> tuple[tuple[dict[str, Any], datetime] | None, bool, bool]:
+    """Return the event (payload, arrival) while it waits, if orphans wait, if others own rows.
+
+    Orphans are the recipient's rows no live worker owns. Read under the recipient's turn.
+    """
+    params = {"event": event_pk, "platform": platform, "recipient": recipient, "me": me,
+              "workers": WORKERS}  # fmt: skip
+    payload, received_at, orphaned, elsewhere = run_alone(connection, _LOOK_SQL, params)[0]
+    event = (payload, received_at) if payload is not None else None
+    return event, bool(orphaned), bool(elsewhere)
+
+
+def finish_turn(
+    connection: Connection,
+    key: str,
+    done: Sequence[int],
+    platform: str,
+    recipient: str | None,
+    me: int,
+    now: datetime,
+) -> None:
+    """Delete delivered outbox rows, give back the recipient's unsent ones, and end the turn."""
+    params = {"done": list(done), "platform": platform, "recipient": recipient, "me": me,
+              "now": now, "first": FIRST_RETRY_SECONDS, "longest": LONGEST_RETRY_SECONDS,
+              "ns": TURNS, "key": key}  # fmt: skip
+    run_alone(connection, _FINISH_SQL, params)
 
 
 def hold_worker(connection: Connection, worker_id: int) -> bool:
@@ -208,18 +245,6 @@ def retry_later(connection: Connection, outbox_ids: Sequence[int], now: datetime
         connection.execute(
             update(_outbox).where(c.id.in_(list(outbox_ids))).values(_retry_values(now))
         )
-
-
-def release_unsent(
-    connection: Connection, platform: str, recipient: str, me: int, now: datetime
-) -> None:
-    """Give back a recipient's rows this worker still owns (their send failed) for a retry."""
-    c = _outbox.c
-    connection.execute(
-        update(_outbox)
-        .where(c.platform == platform, c.recipient == recipient, c.owner == me)
-        .values(_retry_values(now))
-    )
 
 
 def depth(connection: Connection) -> tuple[int, datetime | None]:

@@ -363,6 +363,14 @@ class WelfareService:
                 inbox.remove_outbox(connection, done)
             self._forget(done)
 
+    def delivered_ids(self) -> list[int]:
+        """Return the outbox ids confirmed sent whose rows are not deleted yet."""
+        return self._delivered[:]
+
+    def forget_delivered(self, done: list[int]) -> None:
+        """Note that the rows of outbox ids confirmed sent were deleted (by a queue worker)."""
+        self._forget(done)
+
     def _forget(self, done: list[int]) -> None:
         """Drop outbox ids whose rows a committed transaction deleted."""
         if done:
@@ -410,12 +418,6 @@ class WelfareService:
         return [
             _delivery(row, row["created_at"] > now - REPLY_TOKEN_LIFE, retaken=True) for row in rows
         ]
-
-    def release_unsent(self, platform: str, recipient: str) -> None:
-        """Let any worker retry a recipient's rows this worker failed to send (queue workers)."""
-        if self.owner is not None:
-            with self.transaction() as connection:
-                queue.release_unsent(connection, platform, recipient, self.owner, self.clock())
 
     def retry_later(self, outbox_ids: list[int]) -> None:
         """Give back rows whose send failed, tried again after a growing wait (queue workers).
@@ -596,7 +598,7 @@ class WelfareService:
         key_of: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         """Durably store raw inbound events (and whose they are) before the platform is told."""
-        with self.db.begin() as connection:
+        with self.db.connect() as connection:
             inbox.store_events(connection, platform, events, key_of)
 
     def pending_events(self, platform: str) -> list[tuple[str, dict[str, Any]]]:

@@ -1,0 +1,112 @@
+"""A volunteer's turn on the shared queue: what it reads as it starts, what it leaves behind."""
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, select, text
+
+from bot.domain.calendar import utcnow
+from storage import inbox, queue
+from storage.db import make_engine
+from storage.models import Base, OutboxMessage
+
+KEY = "line:U1"
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    """Return an engine on the test PostgreSQL database, emptied."""
+    engine = make_engine(postgres_url)
+    with engine.begin() as connection:
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    engine.dispose()
+
+
+def add_row(engine: Engine, recipient: str, owner: int | None) -> int:
+    """Queue one reply for a recipient, owned by a worker id (or nobody)."""
+    with engine.begin() as connection:
+        return inbox.add_outbox(connection, "line", recipient, [{"text": "hi"}], owner=owner)
+
+
+def owners(engine: Engine) -> dict[int, int | None]:
+    """Return every outbox row's owner, by id."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(OutboxMessage.id, OutboxMessage.owner))
+        return {row.id: row.owner for row in rows}
+
+
+def test_a_turn_sees_its_event_only_while_it_waits(engine: Engine) -> None:
+    """The event's payload while nobody handled it; nothing once it is processed."""
+    with engine.connect() as connection:
+        inbox.store_events(connection, "line", [("e1", {"n": 1})], lambda _p: "U1")
+        [(event_pk, platform, user_key)] = queue.waiting(connection, ["line"], 10)
+        assert (platform, user_key) == ("line", "U1")
+        event, orphaned, elsewhere = queue.look(connection, event_pk, "line", "U1", me=7)
+        assert event is not None
+        assert event[0] == {"n": 1}
+        assert (orphaned, elsewhere) == (False, False)
+        with connection.begin():
+            assert inbox.claim_event(connection, "line", "e1")
+        assert queue.look(connection, event_pk, "line", "U1", me=7) == (None, False, False)
+
+
+def test_a_turn_sees_rows_no_live_worker_owns(engine: Engine) -> None:
+    """Rows of nobody or of a dead worker are orphans; another live worker's are its own."""
+    with engine.connect() as me, engine.connect() as other:
+        assert queue.hold_worker(me, 7)
+        assert queue.hold_worker(other, 8)
+        add_row(engine, "U1", owner=7)
+        assert queue.look(me, 0, "line", "U1", me=7) == (None, False, False)
+        add_row(engine, "U1", owner=8)
+        assert queue.look(me, 0, "line", "U1", me=7) == (None, False, True)
+        add_row(engine, "U1", owner=9)  # a worker id nobody holds: its worker died
+        assert queue.look(me, 0, "line", "U1", me=7) == (None, True, True)
+        add_row(engine, "U2", owner=None)
+        assert queue.look(me, 0, "line", "U2", me=7) == (None, True, False)
+        other.execute(text("SELECT pg_advisory_unlock_all()"))  # as worker 8's death does
+        assert queue.look(me, 0, "line", "U1", me=7) == (None, True, False)
+
+
+def test_ending_a_turn_settles_the_rows_and_frees_the_volunteer(engine: Engine) -> None:
+    """Delivered rows go, unsent ones are given back to retry later, and another takes the turn."""
+    sent, failed = add_row(engine, "U1", owner=7), add_row(engine, "U1", owner=7)
+    elsewhere = add_row(engine, "U2", owner=7)
+    with engine.connect() as mine, engine.connect() as theirs:
+        assert queue.take_turn(mine, KEY)
+        assert not queue.take_turn(theirs, KEY)
+        queue.finish_turn(mine, KEY, [sent], "line", "U1", me=7, now=utcnow())
+        assert owners(engine) == {failed: None, elsewhere: 7}
+        with engine.connect() as connection:
+            retry = connection.execute(
+                select(OutboxMessage.attempts, OutboxMessage.next_attempt_at).where(
+                    OutboxMessage.id == failed
+                )
+            ).one()
+        assert retry.attempts == 1
+        assert retry.next_attempt_at is not None
+        assert queue.take_turn(theirs, KEY)
+        queue.end_turn(theirs, KEY)
+
+
+def test_storing_wakes_the_workers_only_for_new_events(engine: Engine, postgres_url: str) -> None:
+    """A webhook stored wakes the listening workers; one carrying only repeats does not."""
+    listener = psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True)
+    listener.execute(f"LISTEN {queue.CHANNEL}")
+    with engine.connect() as connection:
+        inbox.store_events(connection, "line", [("e1", {"n": 1})], lambda _p: "U1")
+        inbox.store_events(connection, "line", [("e1", {"n": 1})], lambda _p: "U1")
+        inbox.store_events(connection, "line", [("e1", {}), ("e2", {})], lambda _p: "U1")
+    listener.execute(f"NOTIFY {queue.CHANNEL}, 'end'")
+    # notifications arrive in commit order, so the marker comes after every wake-up
+    wakes = []
+    for notice in listener.notifies(timeout=10):
+        if notice.payload == "end":
+            break
+        wakes.append(notice)
+    listener.close()
+    assert len(wakes) == 2
+    with engine.connect() as connection:
+        assert [pk for pk, _p, _u in queue.waiting(connection, ["line"], 10)] == [1]
