@@ -9,12 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from linebot.v3 import WebhookParser
-from linebot.v3.messaging import (
-    ApiException,
-    AsyncApiClient,
-    AsyncMessagingApiBlob,
-    Configuration,
-)
+from linebot.v3.messaging import ApiException, AsyncMessagingApiBlob
 from linebot.v3.webhooks import Event, UnfollowEvent, UserSource
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +21,7 @@ from bot.domain.i18n import text
 from bot.domain.messages import Image, Reply
 from handlers import metrics
 from handlers.line.checks import LineBody
+from handlers.line.client import api_client
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
 from handlers.line.rich_menu import RichMenus
@@ -77,10 +73,9 @@ class LineChannel:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.links = MediaLinks(channel_secret)
         self.parser = WebhookParser(channel_secret)
-        self.client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
+        self.client = api_client(base_url, access_token)
         # content users send is served from a host of its own (api-data.line.me)
-        data = Configuration(host=data_url.rstrip("/"), access_token=access_token)
-        self.data_client = AsyncApiClient(data)
+        self.data_client = api_client(data_url.rstrip("/"), access_token)
         self.sender = LineSender(self.client)
         self._order = InOrder()
         # a few events handled at once keep the loop free to answer webhooks (LINE waits 2 s)
