@@ -6,8 +6,9 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
+from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -255,6 +256,21 @@ async def serve(
             await courier.stop()
         for channel in channels:
             await channel.stop()
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """Return uvloop's event loop where it is installed (not on Windows), else None (asyncio's)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run the bot's main coroutine on uvloop's event loop when there is one."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main)
 
 
 def web_in_background(settings: Settings, service: WelfareService) -> Callable[[], None]:

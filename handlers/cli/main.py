@@ -1,6 +1,5 @@
 """The `welfarebot` command line: run the bot, chat in the terminal, manage the database."""
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -96,10 +95,10 @@ def run(
         finally:
             stop_web()
         return
-    from handlers.runner import serve
+    from handlers.runner import run_loop, serve
 
     _logging(settings)
-    asyncio.run(serve(settings, service, replace_webhook=replace_webhook))
+    run_loop(serve(settings, service, replace_webhook=replace_webhook))
 
 
 SQLITE_REFUSAL = (
@@ -122,7 +121,7 @@ def worker() -> None:
 
 def _serve_role(role: str) -> None:
     from bot.app.wiring import build_service
-    from handlers.runner import serve
+    from handlers.runner import run_loop, serve
 
     settings = Settings()
     if make_url(settings.database_url).get_backend_name() != "postgresql":
@@ -137,7 +136,7 @@ def _serve_role(role: str) -> None:
         )
         raise typer.Exit(2)
     _logging(settings)
-    asyncio.run(serve(settings, build_service(settings), role))
+    run_loop(serve(settings, build_service(settings), role))
 
 
 @app.command()
