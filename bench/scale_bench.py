@@ -204,7 +204,8 @@ def main() -> None:
         print(f"\nefficiency of 2 workers vs 1: {ratio:.0%} (goal >= 80%)")
     paced = next((r for n, r in results.items() if "paced" in n), None)
     if paced:
-        print(f"paced: {paced['events_per_s']:.0f} events/s offered and handled; webhook to reply "
+        print(f"paced: {paced['events_per_s']:.0f} events/s went through (each volunteer waits for "
+              f"its reply); webhook to reply "
               f"p99 {paced['step_p99_ms']:.0f} ms (goal < 100 ms at 200 events/s)")  # fmt: skip
 
 

@@ -168,9 +168,9 @@ class Worker:
         me = self.service.owner
         assert me is not None
         connection = self.service.db.connect()
-        taken = False
+        taken = ran = False
         try:
-            taken = queue.take_turn(connection, key)
+            taken = ran = queue.take_turn(connection, key)
             if not taken:
                 return
             event, orphaned = await self._look(connection, event_pk, platform, recipient)
@@ -186,7 +186,12 @@ class Worker:
         finally:
             self._let_go(connection, key, taken)
             self._busy.discard(key)
-            self._wake.set()
+            if ran:
+                # look again at once: this volunteer's next event, or another's, may wait. Not
+                # after a turn another worker holds: that worker goes on with the volunteer, and
+                # looking again at once only lost take_turn over and over (2 workers, docs/
+                # benchmarks.md); a NOTIFY, a turn of ours ending or the poll looks again
+                self._wake.set()
 
     async def _look(
         self, connection: Connection, event_pk: int, platform: str, recipient: str | None
