@@ -13,7 +13,6 @@ from bot.domain.province import load_province
 from handlers.broadcaster import LEASE
 from handlers.telegram.broadcast import IN_FLIGHT
 from storage.db import make_engine
-from storage.models import Base
 from tests.bot_process import BotProcess
 from tests.broadcast_support import add_volunteers, report, scheduled, wait_until
 from tests.fakes.line_api import FakeLine
@@ -30,17 +29,6 @@ FOOTER = th("broadcast.footer")
 # the other worker takes the run over on its next tick and sends what is left: well within
 # half the lease that used to have to lapse first
 BOUND = LEASE.total_seconds() / 2
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    """Return the test PostgreSQL database, emptied."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return postgres_url
 
 
 @pytest.fixture

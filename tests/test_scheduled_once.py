@@ -16,7 +16,6 @@ from bot.domain.audience import Audience
 from bot.domain.province import load_province
 from handlers.pruner import JOB
 from storage.db import make_engine
-from storage.models import Base
 from tests.bot_process import BotProcess
 from tests.broadcast_support import add_volunteers, scheduled, wait_until
 from tests.fakes.line_api import FakeLine
@@ -29,17 +28,6 @@ OCCURRENCES = 3
 BROADCAST = "ส่งรายงานประจำวันก่อนเที่ยงค่ะ"
 # a worker looks every few seconds (broadcasts 2 s, the pruning 5 s); the rest is a loaded machine
 WITHIN = 30.0
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    """Return the test PostgreSQL database, emptied."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return postgres_url
 
 
 @pytest.fixture
