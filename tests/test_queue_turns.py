@@ -110,3 +110,21 @@ def test_storing_wakes_the_workers_only_for_new_events(engine: Engine, postgres_
     assert len(wakes) == 2
     with engine.connect() as connection:
         assert [pk for pk, _p, _u in queue.waiting(connection, ["line"], 10)] == [1]
+
+
+def test_waiting_gives_each_volunteers_oldest_event_and_every_keyless_one(engine: Engine) -> None:
+    """Heads in arrival order: one per volunteer, each event without a volunteer, one platform."""
+    with engine.connect() as connection:
+        events = [("a1", "U1"), ("b1", "U2"), ("a2", "U1"), ("x1", None), ("x2", None)]
+        events.append(("b2", "U2"))
+        for event_id, user in events:
+            inbox.store_events(connection, "line", [(event_id, {"u": user})], lambda p: p["u"])
+        inbox.store_events(connection, "telegram", [("t1", {})], lambda _p: "7")
+        heads = queue.waiting(connection, ["line"], 10)
+        assert [(pk, user) for pk, _platform, user in heads] == [
+            (1, "U1"), (2, "U2"), (4, None), (5, None)
+        ]  # fmt: skip
+        assert [pk for pk, _p, _u in queue.waiting(connection, ["line"], 2)] == [1, 2]
+        with connection.begin():
+            assert inbox.claim_event(connection, "line", "a1")
+        assert [pk for pk, _p, _u in queue.waiting(connection, ["line"], 10)] == [2, 3, 4, 5]
