@@ -64,12 +64,9 @@ def test_only_jpeg_png_and_webp_bytes_pass_the_sniff() -> None:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
+def fake(telegram_fake: FakeTelegram) -> FakeTelegram:
     """Serve a fake Bot API (files included) on loopback."""
-    fake = FakeTelegram(poll_cap=0.3)
-    with serving(fake.app()) as server:
-        fake.base_url = f"{server.url}/bot"  # type: ignore[attr-defined]
-        yield fake
+    return telegram_fake
 
 
 @pytest.fixture
