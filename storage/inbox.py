@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, LiteralString, cast
 
+from psycopg.rows import dict_row
+from psycopg.types.json import Json
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain.calendar import utcnow
 from storage import queue
-from storage.db import run_alone
+from storage.db import run_alone, run_within
 from storage.models import Conversation, InboundEvent, OutboxMessage, Volunteer
 
 _events = cast(Table, InboundEvent.__table__)
@@ -85,6 +87,30 @@ _STORE_AND_WAKE: LiteralString = (
 )
 
 
+# the same statements on PostgreSQL, run on the driver inside the event's transaction (every
+# event runs them: storage.db.run_within); SQLite keeps the SQLAlchemy Core ones above
+_CLAIM_STORED_SQL: LiteralString = (
+    "UPDATE inbound_events SET processed_at = %(now)s, payload = NULL"
+    " WHERE platform = %(p)s AND event_id = %(e)s AND processed_at IS NULL"
+)
+_LOAD_FOR_UPDATE_SQL: LiteralString = (
+    "SELECT v.*, c.state, c.updated_at AS state_at FROM volunteers v"
+    " LEFT JOIN conversations c ON c.volunteer_id = v.id"
+    " WHERE v.platform = %(p)s AND v.platform_user_id = %(u)s FOR UPDATE OF v"
+)
+# under the volunteer's row lock (load), so the insert-or-update cannot race
+_SAVE_STATE_SQL: LiteralString = (
+    "INSERT INTO conversations (volunteer_id, state, updated_at) VALUES (%(v)s, %(state)s, %(now)s)"
+    " ON CONFLICT (volunteer_id) DO UPDATE SET state = excluded.state,"
+    " updated_at = excluded.updated_at"
+)
+_ADD_OUTBOX_SQL: LiteralString = (
+    "INSERT INTO outbox (platform, recipient, replies, reply_token, created_at, owner,"
+    " sent_batches, attempts) VALUES (%(platform)s, %(recipient)s, %(replies)s,"
+    " %(reply_token)s, %(created_at)s, %(owner)s, 0, 0) RETURNING id"
+)
+
+
 def store_events(
     connection: Connection,
     platform: str,
@@ -125,7 +151,11 @@ def store_events(
 def claim_event(connection: Connection, platform: str, event_id: str) -> bool:
     """Mark an event as taking effect now; False when it already has (a duplicate)."""
     now = utcnow()
-    if connection.execute(_CLAIM_STORED, {"p": platform, "e": event_id, "now": now}).rowcount:
+    params = {"p": platform, "e": event_id, "now": now}
+    if connection.dialect.name == "postgresql":
+        if run_within(connection, _CLAIM_STORED_SQL, params).rowcount:
+            return True
+    elif connection.execute(_CLAIM_STORED, params).rowcount:
         return True
     row = {"platform": platform, "event_id": event_id, "received_at": now, "processed_at": now}
     return connection.execute(_CLAIM_NEW[connection.dialect.name], row).first() is not None
@@ -154,8 +184,12 @@ class Loaded:
 
 def load(connection: Connection, platform: str, user_id: str) -> Loaded:
     """Read (and on PostgreSQL lock) a volunteer with their conversation state."""
-    query = _LOAD_FOR_UPDATE if connection.dialect.name == "postgresql" else _LOAD
-    row = connection.execute(query, {"p": platform, "u": user_id}).mappings().first()
+    params = {"p": platform, "u": user_id}
+    row: Any
+    if connection.dialect.name == "postgresql":
+        row = run_within(connection, _LOAD_FOR_UPDATE_SQL, params, dict_row).fetchone()
+    else:
+        row = connection.execute(_LOAD, params).mappings().first()
     if row is None:
         return Loaded(None, None)
     volunteer = {k: v for k, v in row.items() if k not in ("state", "state_at")}
@@ -173,6 +207,8 @@ def save_state(
     params = {"v": volunteer_id, "state": state, "now": now or utcnow()}
     if state is None:
         connection.execute(_DELETE_STATE, params)
+    elif connection.dialect.name == "postgresql":
+        run_within(connection, _SAVE_STATE_SQL, {**params, "state": Json(state)})
     elif existed and connection.execute(_UPDATE_STATE, params).rowcount:
         return
     else:
@@ -197,6 +233,9 @@ def add_outbox(
         "created_at": now or utcnow(),
         "owner": owner,
     }
+    if connection.dialect.name == "postgresql":
+        added = run_within(connection, _ADD_OUTBOX_SQL, {**row, "replies": Json(replies)})
+        return int(added.fetchall()[0][0])
     return int(connection.execute(_ADD_OUTBOX, row).scalar_one())
 
 
