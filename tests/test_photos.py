@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.app.photos import PhotoKeeper
+from bot.app.photos import Due, PhotoKeeper
 from bot.app.service import WelfareService
 from bot.domain.messages import Photo, Press
 from bot.domain.province import load_province
@@ -241,6 +241,20 @@ async def test_a_line_download_that_fails_is_retried_and_one_line_dropped_is_clo
     assert {r.file_id: r.status for r in photo_rows(service)}["kept"] == "stored"
     await channel.data_client.close()
     await channel.client.close()
+
+
+def test_a_download_failing_for_days_is_retried_hourly(
+    service: WelfareService, keeper: PhotoKeeper, clock: Clock
+) -> None:
+    """The wait doubles up to an hour and stays there, however many attempts failed."""
+    make_volunteer_with_photos(service, "line", ["lost"])
+    [row] = photo_rows(service)
+    for attempts, wait in ((0, timedelta(seconds=30)), (3, timedelta(minutes=4)),
+                           (7, timedelta(hours=1)), (60, timedelta(hours=1))):  # fmt: skip
+        keeper.failed(Due(row.id, "line", "lost", attempts), "NetworkError")
+        [row] = photo_rows(service)
+        due = (clock.now + wait).replace(tzinfo=None)  # SQLite gives the time back naive
+        assert (row.attempts, row.next_attempt_at.replace(tzinfo=None)) == (attempts + 1, due)
 
 
 def make_volunteer_with_photos(service: WelfareService, platform: str, files: list[str]) -> str:

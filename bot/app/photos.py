@@ -92,7 +92,9 @@ class PhotoKeeper:
 
     def failed(self, photo: Due, reason: str) -> None:
         """Keep a photo pending after a download failed, to retry later (ever less often)."""
-        wait = min(FIRST_RETRY * 2**photo.attempts, LONGEST_RETRY)
+        # the doubling stops once past the longest wait: 30 s * 2**42 is beyond what a
+        # timedelta holds, and a download failing for days reaches that many attempts
+        wait = min(FIRST_RETRY * 2 ** min(photo.attempts, 8), LONGEST_RETRY)
         with self.db.begin() as connection:
             photos.retry_later(
                 connection, photo.photo_id, reason, photo.attempts + 1, self.clock() + wait
