@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from bot.domain.messages import Press
-from storage.models import Proposal
+from bot.domain.messages import Input, Photo, Press
+from storage.models import Proposal, StoredPhoto
 from tests.bot_process import ROOT, BotProcess
 from tests.fakes import line_api
 from tests.fakes.line_api import FakeLine
@@ -36,14 +36,14 @@ from tests.line_support import SECRET, TOKEN, LineUser, body, sign
 from tests.telegram_support import TOKEN as TELEGRAM_TOKEN
 from tests.telegram_support import as_update
 from tests.test_line_crash import free_port
+from tests.test_photos import JPEG
 from tests.transcripts import FIRST_PROPOSAL
 
-# the issue's figure is 200 volunteers (SOAK_VOLUNTEERS=200); CI runs fewer to fit its budget on
-# 2 shared cores: a 200-volunteer run took minutes per thousand events there (docs/scaling.md)
-VOLUNTEERS = int(os.environ.get("SOAK_VOLUNTEERS", "40"))
+VOLUNTEERS = int(os.environ.get("SOAK_VOLUNTEERS", "200"))
 TELEGRAM_VOLUNTEERS = VOLUNTEERS // 5
 LINE_VOLUNTEERS = VOLUNTEERS - TELEGRAM_VOLUNTEERS
 KILL_EVERY = 5.0
+# threads posting the LINE volunteers' webhooks (each Telegram volunteer has its own)
 POSTERS = 16
 BROADCAST = "ขอเชิญประชุมอาสาสมัครวันศุกร์นี้ค่ะ"
 WEBHOOK_SECRET = "soak-secret"
@@ -172,6 +172,7 @@ def world(tmp_path: Path, pg_url: str) -> Iterator[tuple[FakeTelegram, FakeLine,
             "LINE_CHANNEL_SECRET": SECRET,
             "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
             "LINE_API_BASE_URL": line_server.url,
+            "LINE_DATA_API_BASE_URL": line_server.url,
             "QUIET_HOURS": "",
             "BROADCAST_LEASE_SECONDS": "3",
             "WORKER_CONCURRENCY": "8",
@@ -202,33 +203,25 @@ def deliver(
                     return
             except httpx.HTTPError:
                 pass  # killed under the request: the platform redelivers, so does this
-        time.sleep(0.05)  # noqa: no web process is up this instant; a platform retries too
+        time.sleep(0.05)  # no web process is up this instant; a platform retries too
     raise AssertionError("no web process took a webhook")
 
 
-class Volunteer:
-    """One volunteer's webhooks, built as they go: a Telegram press presses a shown button."""
+class TelegramVolunteer:
+    """A Telegram volunteer on their phone: each press presses a button the bot shows them."""
 
-    def __init__(
-        self, telegram: FakeTelegram, updates: Updates | None, line: LineUser | None
-    ) -> None:
+    def __init__(self, telegram: FakeTelegram, updates: Updates) -> None:
         self.telegram = telegram
         self.updates = updates
-        self.line = line
+        self.chat = updates.user["id"]
 
     def webhook(self, step: int) -> tuple[str, bytes, dict[str, str]]:
         """Return the path, body and headers of this volunteer's next webhook."""
-        event = FIRST_PROPOSAL[step]
-        if self.line is not None:
-            raw = body(self.line.as_event(event))
-            return "/line/webhook", raw, {"Content-Type": "application/json",
-                                          "X-Line-Signature": sign(raw)}  # fmt: skip
-        assert self.updates is not None
-        chat = self.updates.user["id"]
+        event = own_photo(FIRST_PROPOSAL[step], str(self.chat), self.telegram.files)
         if isinstance(event, Press):
             # as a person does: wait until the newest keyboard shows the button, then press it
-            self.telegram.wait_for(lambda f: self._showing(f, chat, event.data), timeout=240)
-            shown = self._showing(self.telegram, chat, event.data)
+            self.telegram.wait_for(lambda _f: self._showing(event.data), timeout=240)
+            shown = self._showing(event.data)
             assert shown is not None
             update = self.updates.press(event.data, shown)
         else:
@@ -237,19 +230,39 @@ class Volunteer:
                    "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}  # fmt: skip
         return "/telegram/webhook", json.dumps(update).encode(), headers
 
-    @staticmethod
-    def _showing(fake: FakeTelegram, chat: int, data: str) -> int | None:
+    def wait_for_reference(self) -> None:
+        """Block until the bot has shown this volunteer a reference number."""
+        self.telegram.wait_for(
+            lambda f: any(REFERENCE.search(s["text"]) for _m, s in f.shown_in(self.chat)),
+            timeout=240,
+        )
+
+    def _showing(self, data: str) -> int | None:
         """Return the chat's newest message with buttons if it shows this one, else None."""
-        with fake._lock:
-            keyboards = sorted(
-                (message_id, (shown["reply_markup"] or {}).get("inline_keyboard") or [])
-                for (chat_id, message_id), shown in fake.shown.items()
-                if chat_id == chat and (shown["reply_markup"] or {}).get("inline_keyboard")
-            )
+        keyboards = [
+            (message_id, (s["reply_markup"] or {}).get("inline_keyboard"))
+            for message_id, s in self.telegram.shown_in(self.chat)
+        ]
+        keyboards = [(message_id, rows) for message_id, rows in keyboards if rows]
         if not keyboards:
             return None
         message_id, rows = keyboards[-1]
         return message_id if any(b.get("callback_data") == data for r in rows for b in r) else None
+
+
+def own_photo(event: Input, owner: str, served: dict[str, bytes]) -> Input:
+    """Give a volunteer's photo an id of its own (as the platforms do), served by their fake."""
+    if not isinstance(event, Photo):
+        return event
+    served[f"photo-{owner}"] = JPEG
+    return Photo(f"photo-{owner}")
+
+
+def line_webhook(user: LineUser, step: int) -> tuple[str, bytes, dict[str, str]]:
+    """Return the path, body and headers of a LINE volunteer's webhook for a step."""
+    raw = body(user.as_event(own_photo(FIRST_PROPOSAL[step], user.user_id, user.fake.contents)))
+    return "/line/webhook", raw, {"Content-Type": "application/json",
+                                  "X-Line-Signature": sign(raw)}  # fmt: skip
 
 
 def test_soak(world: tuple[FakeTelegram, FakeLine, Cluster], tmp_path: Path) -> None:
@@ -269,30 +282,33 @@ def test_soak(world: tuple[FakeTelegram, FakeLine, Cluster], tmp_path: Path) -> 
     killing.start()
     broadcast_done = threading.Event()
     try:
-        # each poster owns some volunteers and posts their events in order, as a platform does
-        def post_share(share: int) -> None:
+        # a Telegram volunteer waits for each keyboard before pressing, so each goes on their own
+        def on_telegram(volunteer: TelegramVolunteer) -> None:
             with httpx.Client(timeout=10) as http:
                 for step in range(len(FIRST_PROPOSAL)):
-                    for volunteer in volunteers[share::POSTERS]:
-                        deliver(cluster, http, *volunteer.webhook(step))
+                    deliver(cluster, http, *volunteer.webhook(step))
+            volunteer.wait_for_reference()
+
+        # each LINE poster owns some volunteers and posts their events in order, as LINE does
+        def post_line(share: int) -> None:
+            with httpx.Client(timeout=10) as http:
+                for step in range(len(FIRST_PROPOSAL)):
+                    for user in line_users[share::POSTERS]:
+                        deliver(cluster, http, *line_webhook(user, step))
                     if share == 0 and step == len(FIRST_PROPOSAL) // 2:
                         threading.Thread(
                             target=_broadcast, args=(cluster, tmp_path, broadcast_done)
                         ).start()
 
-        volunteers = [Volunteer(telegram, u, None) for u in tg_users]
-        volunteers += [Volunteer(telegram, None, u) for u in line_users]
-        posters = [threading.Thread(target=post_share, args=(n,)) for n in range(POSTERS)]
-        for poster in posters:
-            poster.start()
-        for poster in posters:
-            poster.join()
-        telegram.wait_for(
-            lambda f: all(
-                any(REFERENCE.search(t) for t in f.texts(u.user["id"])) for u in tg_users
-            ),
-            timeout=240,
-        )
+        volunteers = [
+            threading.Thread(target=on_telegram, args=(TelegramVolunteer(telegram, u),))
+            for u in tg_users
+        ]
+        volunteers += [threading.Thread(target=post_line, args=(n,)) for n in range(POSTERS)]
+        for volunteer in volunteers:
+            volunteer.start()
+        for volunteer in volunteers:
+            volunteer.join()
         line.wait_for(
             lambda f: all(
                 any(REFERENCE.search(t) for t in f.texts_to(u.user_id)) for u in line_users
@@ -311,11 +327,15 @@ def test_soak(world: tuple[FakeTelegram, FakeLine, Cluster], tmp_path: Path) -> 
         per_volunteer = session.execute(
             select(Proposal.volunteer_id, func.count()).group_by(Proposal.volunteer_id)
         ).all()
+        photos = Counter(session.scalars(select(StoredPhoto.status)))
         recipients = session.execute(
             text("SELECT platform, recipient, status FROM broadcast_deliveries")
         ).all()
     assert len(per_volunteer) == TELEGRAM_VOLUNTEERS + LINE_VOLUNTEERS
     assert all(count == 1 for _volunteer, count in per_volunteer)
+    # every photo kept, or still pending its retry (a kill can cut a download short)
+    assert photos.total() == VOLUNTEERS
+    assert set(photos) <= {"stored", "pending"}, photos
 
     # LINE: every volunteer saw exactly what a calm run shows, in order, nothing twice
     calm = _without_broadcast(line.texts_to(line_users[0].user_id))
@@ -329,7 +349,8 @@ def test_soak(world: tuple[FakeTelegram, FakeLine, Cluster], tmp_path: Path) -> 
     )
     print(
         f"\nsoak: {cluster.kills} kills, Telegram duplicates {duplicates}"
-        f" (in flight at the kills: {cluster.in_flight}), 429s {telegram.too_many}"
+        f" (in flight at the kills: {cluster.in_flight}), 429s {telegram.too_many},"
+        f" photos {dict(photos)}"
     )
     assert duplicates <= cluster.in_flight
     assert telegram.too_many == 0
@@ -374,5 +395,5 @@ def _wait_broadcast_sent(cluster: Cluster, timeout: float = 120) -> None:
         with cluster.database.connect() as connection:
             if connection.execute(query).scalar_one() == 0:
                 return
-        time.sleep(0.5)  # noqa: polling the database for the broadcast's end
+        time.sleep(0.5)  # polling the database for the broadcast's end
     raise AssertionError("the broadcast never finished")

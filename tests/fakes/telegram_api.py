@@ -94,6 +94,10 @@ class FakeTelegram:
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
     # what each sent message shows now, by (chat id, message id): its text and reply_markup
     shown: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    # the ids of the messages sent to each chat, oldest first (a chat's look needs no scan)
+    _by_chat: collections.defaultdict[int, list[int]] = field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
     # Bot API calls refused as Telegram would (bad request), with the reason
     refused: list[str] = field(default_factory=list)
 
@@ -122,6 +126,11 @@ class FakeTelegram:
     def texts(self, chat_id: int | None = None) -> list[str]:
         """Return the texts sent so far."""
         return [c.params["text"] for c in self.sent(chat_id)]
+
+    def shown_in(self, chat_id: int) -> list[tuple[int, dict[str, Any]]]:
+        """Return what each message sent to a chat shows now, oldest first."""
+        with self._lock:
+            return [(m, self.shown[(chat_id, m)]) for m in self._by_chat[chat_id]]
 
     def wait_for(self, predicate: Callable[["FakeTelegram"], bool], timeout: float = 20) -> None:
         """Block until a predicate over the fake holds (woken by every change), or fail."""
@@ -361,6 +370,7 @@ class FakeTelegram:
                     "text": call.params["text"],
                     "reply_markup": call.params.get("reply_markup"),
                 }
+                self._by_chat[chat_id].append(call.message_id)
             else:
                 call.message_id = int(call.params["message_id"])
                 self.shown[(chat_id, call.message_id)].update(
