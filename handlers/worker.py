@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,6 +33,10 @@ SWEEP_IN_FLIGHT = 4
 # how long a turn waits, at most, for another live worker's rows of the volunteer to settle
 SETTLE_SECONDS = 0.05
 SETTLE_TRIES = 20
+# a worker looks at once for the NOTIFYs of its share of the volunteers (storage.queue.share_of)
+# and this long after one of another's share, in case that worker is busy or gone: both
+# looking at every NOTIFY cost about one lost take_turn and one more look per event
+STEAL_SECONDS = 0.1
 
 
 class Channel(Protocol):
@@ -68,6 +73,10 @@ class Worker:
         self._stopping = asyncio.Event()
         self._life: Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # the live workers' ids as last read, and when (monotonic seconds)
+        self._peers: tuple[int, ...] = ()
+        self._peers_at = float("-inf")
+        self._steal: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Register as a live worker, then listen, take events and sweep for orphaned replies."""
@@ -89,6 +98,8 @@ class Worker:
         """Stop taking events, let turns in progress finish for up to grace seconds, then go."""
         self._stopping.set()
         self._wake.set()
+        if self._steal is not None:
+            self._steal.cancel()
         if self._turns:
             _done, late = await asyncio.wait(set(self._turns), timeout=grace)
             for task in late:
@@ -116,11 +127,23 @@ class Worker:
                     conninfo, autocommit=True
                 ) as connection:
                     await connection.execute(f"LISTEN {queue.CHANNEL}")
-                    async for _notice in connection.notifies():
-                        self._wake.set()
+                    async for notice in connection.notifies():
+                        self._notified(notice.payload)
             except psycopg.Error as error:
                 log.warning("listening for new events failed (%s); polling meanwhile", error)
                 await asyncio.sleep(self.poll_seconds)
+
+    def _notified(self, payload: str) -> None:
+        """Wake the taker now for this worker's share of a NOTIFY, a moment later for another's."""
+        me = self.service.owner
+        if me is None or queue.share_of(payload, self._peers, me):
+            self._wake.set()
+        elif self._steal is None:
+            self._steal = asyncio.get_running_loop().call_later(STEAL_SECONDS, self._stolen)
+
+    def _stolen(self) -> None:
+        self._steal = None
+        self._wake.set()
 
     async def _take_forever(self) -> None:
         while not self._stopping.is_set():
@@ -138,8 +161,12 @@ class Worker:
         if free <= 0:
             return
         with self.service.db.connect() as connection:
+            if time.monotonic() - self._peers_at >= self.poll_seconds:
+                self._peers = queue.live_workers(connection)
+                self._peers_at = time.monotonic()
             # more than the free slots: some heads belong to volunteers busy in other workers
-            rows = queue.waiting(connection, list(self.channels), free * 4 + 16)
+            share = queue.rank_of(self._peers, self.service.owner or 0)
+            rows = queue.waiting(connection, list(self.channels), free * 4 + 16, share)
         for event_pk, platform, user_key in rows:
             if free <= 0:
                 break

@@ -66,13 +66,21 @@ _LIVE_SQL: LiteralString = (
 # head): the plan cannot turn quadratic. The NOT EXISTS form it replaces was planned as a nested
 # anti-join probing every waiting row per candidate; 4,000 events of 41 volunteers waiting took
 # 2,871 ms when the statistics were taken while nothing waited (44.6 ms analysed) against
-# 11.8 ms (10.6 ms) this way
+# 11.8 ms (10.6 ms) this way. Heads whose turn a session holds are left out: taking that turn
+# could only fail (two workers each took the other's heads in hand for their own and lost
+# take_turn on them, docs/benchmarks.md)
 _WAITING_SQL: LiteralString = (
     "SELECT id, platform, user_key FROM ("
-    " SELECT DISTINCT ON (platform, coalesce(user_key, 'event-' || id)) id, platform, user_key"
+    " SELECT DISTINCT ON (platform, coalesce(user_key, 'event-' || id)) id, platform, user_key,"
+    "  hashtext(platform || ':' || coalesce(user_key, 'event-' || id)) AS turn"
     " FROM inbound_events WHERE processed_at IS NULL AND platform = ANY(%(platforms)s)"
     " ORDER BY platform, coalesce(user_key, 'event-' || id), id"
-    ") heads ORDER BY id LIMIT %(limit)s"
+    ") heads WHERE turn::oid NOT IN ("
+    "  SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    "  AND classid = %(turns)s::oid AND objsubid = 2"
+    "  AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+    " ORDER BY mod(mod(turn, %(workers)s) + %(workers)s, %(workers)s) <> %(rank)s, id"
+    " LIMIT %(limit)s"
 )
 _TAKE_TURN_SQL: LiteralString = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
 _END_TURN_SQL: LiteralString = "SELECT pg_advisory_unlock(%s, hashtext(%s))"
@@ -104,9 +112,47 @@ _FINISH_SQL: LiteralString = (
 )
 
 
-def waiting(connection: Connection, platforms: Sequence[str], limit: int) -> list[tuple[Any, ...]]:
-    """Return (id, platform, user key) of each volunteer's oldest waiting event."""
-    return run_alone(connection, _WAITING_SQL, {"platforms": list(platforms), "limit": limit})
+def waiting(
+    connection: Connection, platforms: Sequence[str], limit: int, share: tuple[int, int] = (0, 1)
+) -> list[tuple[Any, ...]]:
+    """Return (id, platform, user key) of each volunteer's oldest waiting event nobody is on.
+
+    Oldest first, those of this worker's share (rank, workers: see share_of) before the rest,
+    so that two workers looking at once do not both reach for the same heads first.
+    """
+    rank, workers = share
+    params = {"platforms": list(platforms), "limit": limit, "turns": TURNS, "rank": rank,
+              "workers": workers}  # fmt: skip
+    return run_alone(connection, _WAITING_SQL, params)
+
+
+def rank_of(workers: Sequence[int], me: int) -> tuple[int, int]:
+    """Return a worker's share of the volunteers: its rank among the live workers, and how many."""
+    if me not in workers:
+        return 0, 1
+    return workers.index(me), len(workers)
+
+
+def live_workers(connection: Connection) -> tuple[int, ...]:
+    """Return the ids of the workers alive now, smallest first."""
+    return tuple(
+        sorted(int(row[0]) for row in run_alone(connection, _LIVE_SQL, {"workers": WORKERS}))
+    )
+
+
+def share_of(payload: str, workers: Sequence[int], me: int) -> bool:
+    """Tell whether a NOTIFY names a volunteer of this worker's share (or names none).
+
+    The payload holds the stored events' turn keys by their hashtext; each live worker answers
+    at once for the keys whose hash falls to it (hash modulo the workers, by rank of id).
+    """
+    rank, count = rank_of(workers, me)
+    if count < 2 or not payload:
+        return True
+    try:
+        return any(int(key) % count == rank for key in payload.split(","))
+    except ValueError:
+        return True  # not ours to read: look, as before
 
 
 def take_turn(connection: Connection, key: str) -> bool:

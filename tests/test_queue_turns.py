@@ -128,3 +128,39 @@ def test_waiting_gives_each_volunteers_oldest_event_and_every_keyless_one(engine
         with connection.begin():
             assert inbox.claim_event(connection, "line", "a1")
         assert [pk for pk, _p, _u in queue.waiting(connection, ["line"], 10)] == [2, 3, 4, 5]
+
+
+def test_waiting_leaves_out_heads_whose_turn_is_held(engine: Engine) -> None:
+    """A volunteer another session is on is not offered: taking their turn could only fail."""
+    with engine.connect() as connection, engine.connect() as other:
+        for event_id, user in [("a1", "U1"), ("b1", "U2")]:
+            inbox.store_events(connection, "line", [(event_id, {})], lambda _p, u=user: u)
+        assert queue.take_turn(other, KEY)
+        assert [user for _pk, _p, user in queue.waiting(connection, ["line"], 10)] == ["U2"]
+        queue.end_turn(other, KEY)
+        assert [user for _pk, _p, user in queue.waiting(connection, ["line"], 10)] == ["U1", "U2"]
+
+
+def test_each_worker_is_woken_for_and_takes_its_own_share_first(
+    engine: Engine, postgres_url: str
+) -> None:
+    """The NOTIFY names each stored volunteer's turn; a worker's share comes first in waiting."""
+    listener = psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True)
+    listener.execute(f"LISTEN {queue.CHANNEL}")
+    users = [f"U{n}" for n in range(1, 9)]
+    with engine.connect() as connection:
+        payloads = []
+        for user in users:
+            inbox.store_events(connection, "line", [(user, {})], lambda _p, u=user: u)
+            payloads.append(next(listener.notifies(timeout=10)).payload)
+        listener.close()
+        workers = (11, 22)
+        for me in workers:
+            mine = [
+                u for u, p in zip(users, payloads, strict=True) if queue.share_of(p, workers, me)
+            ]
+            assert 0 < len(mine) < len(users)  # eight volunteers split between two workers
+            share = queue.rank_of(workers, me)
+            heads = [user for _pk, _p, user in queue.waiting(connection, ["line"], 10, share)]
+            assert heads == mine + [u for u in users if u not in mine]
+        assert all(queue.share_of(p, (11,), 11) for p in payloads)  # alone: every volunteer
