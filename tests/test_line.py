@@ -398,7 +398,7 @@ async def test_a_default_rich_menu_already_set_is_kept(
 
 
 def test_the_command_line_sets_the_rich_menu(fake: FakeLine, tmp_path: Path) -> None:
-    """`welfarebot line rich-menu` uploads the drawn menu and makes it the default."""
+    """`welfarebot line rich-menu` uploads the drawn menu, makes it the default, says so in Thai."""
     from typer.testing import CliRunner
 
     from handlers.cli.main import app as cli
@@ -409,9 +409,9 @@ def test_the_command_line_sets_the_rich_menu(fake: FakeLine, tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["line", "rich-menu"], env=env)
     assert result.exit_code == 0, result.output
     assert fake.default_rich_menu is not None
-    assert fake.default_rich_menu in result.output
+    assert result.output.strip() == th("cli.line.rich_menu", menu_id=fake.default_rich_menu)
     image = fake.rich_menu_images[fake.default_rich_menu]
     assert image.startswith(b"\x89PNG")
     missing = CliRunner().invoke(cli, ["line", "rich-menu"], env={"WELFAREBOT_HOME": str(tmp_path)})
     assert missing.exit_code == 2
-    assert "LINE_CHANNEL_ACCESS_TOKEN" in missing.output
+    assert th("cli.line.needs_settings") in " ".join(missing.output.split())

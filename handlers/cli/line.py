@@ -6,9 +6,11 @@ import typer
 from rich.console import Console
 
 from bot.app.settings import Settings
+from bot.domain.i18n import text
 
 app = typer.Typer(help="Set up the LINE Official Account.", no_args_is_help=True)
 err = Console(stderr=True)
+LANGUAGE = "th"
 
 
 @app.command("rich-menu")
@@ -18,7 +20,7 @@ def rich_menu() -> None:
 
     settings = Settings()
     if not settings.line_enabled:
-        err.print("Set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN first (see .env.example).")
+        err.print(text(LANGUAGE, "cli.line.needs_settings"), highlight=False)
         raise typer.Exit(2)
 
     async def install() -> str:
@@ -30,4 +32,4 @@ def rich_menu() -> None:
             await menus.close()
 
     menu_id = asyncio.run(install())
-    typer.echo(f"The rich menu {menu_id} is now every LINE user's default.")
+    typer.echo(text(LANGUAGE, "cli.line.rich_menu", menu_id=menu_id))

@@ -375,6 +375,9 @@ TEXTS: dict[str, str] = {
     "desk.photos.no_link": "See this proposal's photos with welfarebot proposals show --photos.",
     "cli.photos.none": "Proposal {reference} has no kept photos.",
     "cli.photos.exists": "{path} already exists and was not overwritten; choose another folder.",
+    "cli.line.needs_settings": "Set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN first"
+    " (see .env.example).",
+    "cli.line.rich_menu": "The rich menu {menu_id} is now every LINE user's default.",
     "desk.show.volunteer": "Sent by: {name} • {phone} • {organisation}",
     "desk.show.history": "History:",
     "desk.show.change": "• {date} {status} ({by})",

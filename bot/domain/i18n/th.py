@@ -384,6 +384,9 @@ TEXTS: dict[str, str] = {
     "desk.photos.no_link": "ดูรูปภาพของข้อเสนอนี้ได้ด้วยคำสั่ง welfarebot proposals show --photos ค่ะ",
     "cli.photos.none": "ข้อเสนอ {reference} ไม่มีรูปภาพที่เก็บไว้ค่ะ",
     "cli.photos.exists": "มีไฟล์ {path} อยู่แล้ว ไม่ได้เขียนทับ กรุณาเลือกโฟลเดอร์อื่นค่ะ",
+    "cli.line.needs_settings": "กรุณาตั้งค่า LINE_CHANNEL_SECRET และ LINE_CHANNEL_ACCESS_TOKEN ก่อน"
+    " (ดู .env.example) ค่ะ",
+    "cli.line.rich_menu": "ตั้งเมนู {menu_id} เป็นเมนูหลักของผู้ใช้ LINE ทุกคนแล้วค่ะ",
     "desk.show.volunteer": "ผู้เสนอ: {name} • {phone} • {organisation}",
     "desk.show.history": "ประวัติ:",
     "desk.show.change": "• {date} {status} ({by})",
