@@ -1,5 +1,6 @@
 """/healthz and the schema check at start: the database answers, at the revision the code needs."""
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,26 @@ async def test_healthz_is_ok_at_the_newest_schema(sqlite_url: str) -> None:
     """A reachable database at the head revision is healthy, and says which revision it is."""
     status, body = await health(sqlite_url)
     assert (status, body["status"], body["schema"]) == (200, "ok", head_revision())
+
+
+async def test_healthz_logs_nothing_when_healthy(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A health check every 2 s per process (Caddy's) adds no line to the logs when all is well."""
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        status, body = await health(pg_url)
+        assert (status, body["schema"]) == (200, head_revision())
+    # httpx is the test's own client, logging its requests
+    logged = [r for r in caplog.records if r.levelno >= logging.INFO and r.name != "httpx"]
+    assert [r.getMessage() for r in logged] == []
+
+
+async def test_healthz_fails_on_an_empty_database(tmp_path: Path) -> None:
+    """A database with no schema at all is 503, and says so."""
+    status, body = await health(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert status == 503
+    assert "no schema" in body["database"]
 
 
 async def test_healthz_fails_when_the_database_is_down() -> None:
