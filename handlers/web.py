@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -121,6 +121,18 @@ def export_route(service: WelfareService) -> Mount:
     ])  # fmt: skip
 
 
+async def client_gone(request: Request, _error: Exception) -> Response:
+    """Log one line for a client that closed its connection mid-request; it gets no answer."""
+    # a dropped connection is normal (a platform delivers its webhook again): no traceback, and
+    # the route's pattern, never its path, which may carry an export link's token
+    route = getattr(request.scope.get("route"), "path", "?")
+    log.info("a client closed its connection before its request was read (%s)", route)
+    # uvicorn sends nothing on a closed connection; this only ends the request
+    return Response(status_code=400)
+
+
 def create_app(routes: Sequence[BaseRoute], database: Engine) -> Starlette:
     """Return the web app with /healthz (checking the database) and every channel's routes."""
-    return Starlette(routes=[health_route(database), *routes])
+    return Starlette(
+        routes=[health_route(database), *routes], exception_handlers={ClientDisconnect: client_gone}
+    )

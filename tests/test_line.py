@@ -1,5 +1,7 @@
 """The LINE channel: the real web app, signed webhooks in, a spec-checking fake LINE out."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -415,3 +417,41 @@ def test_the_command_line_sets_the_rich_menu(fake: FakeLine, tmp_path: Path) -> 
     missing = CliRunner().invoke(cli, ["line", "rich-menu"], env={"WELFAREBOT_HOME": str(tmp_path)})
     assert missing.exit_code == 2
     assert th("cli.line.needs_settings") in " ".join(missing.output.split())
+
+
+async def test_a_client_gone_mid_body_costs_one_line_and_the_server_goes_on(
+    service: WelfareService, fake: FakeLine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook whose sender closes the connection halfway is logged in one line, no traceback."""
+    url = fake.base_url  # type: ignore[attr-defined]
+    channel = LineChannel(service, SECRET, TOKEN, base_url=url)
+    await channel.start()
+    caplog.set_level(logging.INFO)
+    raw = body(LineUser(fake).text("สวัสดี"))
+    async with web_server(channel.routes(), service.db) as base:
+        # uvicorn logs its errors on loggers of its own that do not reach the root
+        logging.getLogger("uvicorn").addHandler(caplog.handler)
+        try:
+            host, port = base.removeprefix("http://").split(":")
+            _reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                b"POST /line/webhook HTTP/1.1\r\nHost: bot\r\n"
+                b"Content-Type: application/json\r\n"
+                + f"X-Line-Signature: {sign(raw)}\r\nContent-Length: {len(raw)}\r\n\r\n".encode()
+                + raw[: len(raw) // 2]
+            )
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+            async with httpx.AsyncClient(base_url=base) as http:
+                assert (await http.get("/healthz")).status_code == 200
+        finally:
+            logging.getLogger("uvicorn").removeHandler(caplog.handler)
+    # leaving web_server waited for every request, the one cut short too
+    await channel.stop()
+    logged = [r for r in caplog.records if r.levelno >= logging.INFO and r.name != "httpx"]
+    assert [r.getMessage() for r in logged] == [
+        "a client closed its connection before its request was read (/line/webhook)"
+    ]
+    assert not any(r.exc_info for r in caplog.records)
+    assert rows(service, InboundEvent) == 0
