@@ -21,6 +21,20 @@ from tests.helpers import Chat, Clock
 
 PG_REASON = "TEST_DATABASE_URL is not set; PostgreSQL tests need a server (see .ci/run)"
 
+# tests that run the bot as several processes and kill them: each already keeps both cores busy,
+# so pytest-xdist runs them one after another on one worker while the other runs the rest
+PROCESS_TESTS = {
+    "test_soak", "test_scale_out", "test_broadcast_takeover", "test_scheduled_once",
+    "test_crash", "test_line_crash", "test_broadcast_crash", "test_shared_rate",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the multi-process tests in one xdist group (`--dist loadgroup`)."""
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in PROCESS_TESTS:
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
 
 @pytest.fixture(autouse=True)
 def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
