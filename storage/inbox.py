@@ -111,6 +111,10 @@ _ADD_OUTBOX_SQL: LiteralString = (
     " sent_batches, attempts) VALUES (%(platform)s, %(recipient)s, %(replies)s,"
     " %(reply_token)s, %(created_at)s, %(owner)s, 0, 0) RETURNING id"
 )
+# the two at the end of a volunteer's event, in one round trip
+_SAVE_STATE_AND_ADD_OUTBOX_SQL: LiteralString = (
+    "WITH saved AS (" + _SAVE_STATE_SQL + ") " + _ADD_OUTBOX_SQL
+)
 
 
 def store_events(
@@ -198,6 +202,17 @@ def load(connection: Connection, platform: str, user_id: str) -> Loaded:
     return Loaded(volunteer, row["state"], row["state_at"])
 
 
+@dataclass(frozen=True)
+class SavedState:
+    """A volunteer's conversation state to store (None deletes it) as their event ends."""
+
+    volunteer_id: int
+    state: dict[str, Any] | None
+    # whether they had a state when the event began
+    existed: bool
+    now: datetime
+
+
 def save_state(
     connection: Connection,
     volunteer_id: int,
@@ -225,8 +240,13 @@ def add_outbox(
     reply_token: str | None = None,
     now: datetime | None = None,
     owner: int | None = None,
+    state: SavedState | None = None,
 ) -> int:
-    """Queue replies for a recipient (sent by owner, a worker id); return the outbox id."""
+    """Queue replies for a recipient (sent by owner, a worker id); return the outbox id.
+
+    With `state`, the sender's conversation state is saved too, in the same statement when
+    PostgreSQL can.
+    """
     row = {
         "platform": platform,
         "recipient": recipient,
@@ -235,7 +255,14 @@ def add_outbox(
         "created_at": now or utcnow(),
         "owner": owner,
     }
-    if connection.dialect.name == "postgresql":
+    postgresql = connection.dialect.name == "postgresql"
+    if state is not None and postgresql and state.state is not None:
+        params = {**row, "replies": Json(replies), "v": state.volunteer_id,
+                  "state": Json(state.state), "now": state.now}  # fmt: skip
+        return int(run_within(connection, _SAVE_STATE_AND_ADD_OUTBOX_SQL, params).fetchall()[0][0])
+    if state is not None:
+        save_state(connection, state.volunteer_id, state.state, state.existed, state.now)
+    if postgresql:
         added = run_within(connection, _ADD_OUTBOX_SQL, {**row, "replies": Json(replies)})
         return int(added.fetchall()[0][0])
     return int(connection.execute(_ADD_OUTBOX, row).scalar_one())

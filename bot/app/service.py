@@ -219,12 +219,13 @@ class WelfareService:
         notices: list[Delivery] = []
         after = _After()
         asked: list[int] = []
+        saving: inbox.SavedState | None = None
         with self.transaction() as connection:
             if event_id is not None and not inbox.claim_event(connection, platform, event_id):
                 return None
             staff_turn = self.desk.handle(connection, platform, user_id, event, ahead)
             if staff_turn is None:
-                replies = self._volunteer_turn(
+                replies, saving = self._volunteer_turn(
                     connection, platform, user_id, event, language_hint, after
                 )
             else:
@@ -232,8 +233,9 @@ class WelfareService:
                 notices = [self.queue(connection, notice) for notice in staff_turn.notices]
                 asked = staff_turn.exports
             payload = [reply_to_json(r) for r in replies]
+            # the state is saved with the outbox row: one statement on PostgreSQL
             outbox_id = inbox.add_outbox(
-                connection, platform, user_id, payload, reply_token, owner=self.owner
+                connection, platform, user_id, payload, reply_token, owner=self.owner, state=saving
             )
             if done:
                 inbox.remove_outbox(connection, done)
@@ -269,8 +271,8 @@ class WelfareService:
         event: Input,
         language_hint: str | None,
         after: "_After",
-    ) -> list[Reply]:
-        """Run the volunteer engine on one input, apply its effects and save the state."""
+    ) -> tuple[list[Reply], inbox.SavedState | None]:
+        """Run the volunteer engine on one input and apply its effects; the state to save."""
         loaded = inbox.load(connection, platform, user_id)
         row = loaded.volunteer
         if row is not None and row["unreachable_at"] is not None:
@@ -311,17 +313,16 @@ class WelfareService:
                 volunteer_id = volunteer.id if volunteer is not None else None
         else:
             replies = list(turn.actions)  # type: ignore[arg-type]
+        saving = None
         if volunteer_id is not None and not any(isinstance(a, EraseMyData) for a in effects):
             saved = state.to_json() if state is not None else None
-            inbox.save_state(
-                connection, volunteer_id, saved, loaded.state is not None, self.clock()
-            )
+            saving = inbox.SavedState(volunteer_id, saved, loaded.state is not None, self.clock())
             if isinstance(event, Photo) and _holds(state, event.file_id):
                 now = self.clock()
                 photos.record(connection, platform, event.file_id, volunteer_id, now,
                               now + FIRST_RETRY)  # fmt: skip
                 after.photo = event.file_id
-        return replies
+        return replies, saving
 
     def _open_revision(
         self,
