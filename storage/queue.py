@@ -35,6 +35,7 @@ WORKERS = 0x57424F54  # "WBOT": one lock per running worker, held for its whole 
 TURNS = 0x57424F55  # one lock per volunteer whose event or reply is being handled
 RUNS = 0x57424F56  # one lock per broadcast run being sent (storage/broadcasts.py)
 JOBS = 0x57424F57  # one lock per periodic job being run (storage/jobs.py)
+SETUP = 0x57424F58  # one lock per set-up done at start, one process at a time (storage/setup.py)
 CHANNEL = "welfarebot_events"
 # a row whose send failed waits this long before the sweep tries it again, doubling each time
 # up to the longest wait: a platform that is down (or a spent LINE quota) costs a request per

@@ -24,10 +24,11 @@ from handlers.line.checks import LineBody
 from handlers.line.client import api_client
 from handlers.line.convert import event_input
 from handlers.line.render import Message, batches, render_all
-from handlers.line.rich_menu import RichMenus
+from handlers.line.rich_menu import SETUP, RichMenus
 from handlers.line.sender import LineSender, Outcome
 from handlers.media_links import MediaLinks, media_route
 from handlers.ordering import InOrder
+from handlers.setup_lock import alone
 from handlers.webhook_json import BadBody, check, parse_json, refused
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,12 @@ class LineChannel:
             await asyncio.gather(self._menu_task, return_exceptions=True)
 
     async def _ensure_rich_menu(self, menus: RichMenus) -> None:
-        """Put the menu of big buttons under every chat, unless one is set already."""
+        """Put the menu of big buttons under every chat, unless it is there already."""
         try:
-            if await menus.ensure(self.service.default_language):
+            # every web and worker process starts this: one at a time, the others find it done
+            async with alone(self.service.db, SETUP):
+                installed = await menus.ensure(self.service.default_language)
+            if installed:
                 log.info("set the LINE rich menu as every user's default")
         except Exception as error:  # the bot works without it: say so and carry on
             log.warning("could not set the LINE rich menu (%s)", error)

@@ -27,6 +27,8 @@ from bot.domain.i18n import text
 log = logging.getLogger(__name__)
 
 NAME = "welfarebot"
+# the set-up lock's name (handlers/setup_lock.py): one process at a time installs the menu
+SETUP = "line rich menu"
 WIDTH, HEIGHT = 2500, 1686
 COLUMNS, ROWS = 3, 2
 # the command each tile sends, left to right, top to bottom
@@ -175,18 +177,43 @@ class RichMenus:
         image = await asyncio.to_thread(draw, language)
         await self.blob.set_rich_menu_image(menu_id, image, _headers={"Content-Type": "image/png"})
         await self.api.set_default_rich_menu(menu_id)
+        await self._remove_others(menu_id)
+        return menu_id
+
+    async def _remove_others(self, menu_id: str) -> None:
+        """Delete our menus other than this one (older versions, or a start that was cut short)."""
         listed = await self.api.get_rich_menu_list()
         for old in listed.richmenus:
             if old.name == NAME and old.rich_menu_id != menu_id:
                 await self.api.delete_rich_menu(old.rich_menu_id)
-        return menu_id
 
     async def ensure(self, language: str = "th") -> str | None:
-        """Install the menu unless a default one is set (by us or in the LINE console)."""
+        """Install the menu unless the default is this one, as it is now, or one not ours.
+
+        A default set in the LINE console (another name) is kept. Ours is replaced when it is
+        gone (deleted while still the default) or shows something else (another language, an
+        older version's tiles). Run by one process at a time (handlers/setup_lock.py).
+        """
         try:
-            await self.api.get_default_rich_menu_id()
-            return None
+            default = await self.api.get_default_rich_menu_id()
+            menu = await self.api.get_rich_menu(default.rich_menu_id)
         except ApiException as error:
             if error.status != 404:
                 raise
-        return await self.install(language)
+            return await self.install(language)
+        if menu.name != NAME:
+            return None
+        if look(menu.to_dict()) != look(menu_request(language)):
+            return await self.install(language)
+        await self._remove_others(menu.rich_menu_id)
+        return None
+
+
+def look(menu: dict[str, Any]) -> Any:
+    """Return what a menu shows and what its tiles send, without what LINE adds (its id)."""
+    keys = ("type", "data", "displayText")
+    actions = [
+        (area["bounds"], {key: area["action"].get(key) for key in keys})
+        for area in menu.get("areas", [])
+    ]
+    return menu.get("size"), menu.get("chatBarText"), actions

@@ -286,6 +286,8 @@ class FakeLine:
                 return JSONResponse({"message": "; ".join(problems)}, status_code=400)
             self.rich_menu_images[menu_id] = request.state.body
             return JSONResponse({})
+        if path == f"/v2/bot/richmenu/{menu_id}" and method == "GET":
+            return JSONResponse(self.rich_menus[menu_id])
         if path.startswith("/v2/bot/user/all/richmenu/"):
             if menu_id not in self.rich_menu_images:
                 problem = "must upload richmenu image before applying it to user"
@@ -294,6 +296,7 @@ class FakeLine:
             self.default_rich_menu = menu_id
             return JSONResponse({})
         if method == "DELETE":
+            # LINE leaves a deleted menu as the default: GET of the default still names it
             self.rich_menus.pop(menu_id)
             self.rich_menu_images.pop(menu_id, None)
             return JSONResponse({})
