@@ -4,6 +4,7 @@
 never takes the write lock, so a long export reads while volunteers' answers commit.
 """
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -184,6 +185,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+@functools.cache  # the migrations ship with the code; /healthz asks every 2 s per process
 def head_revision() -> str:
     """Return the newest schema revision this code has a migration for."""
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
