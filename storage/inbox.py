@@ -78,14 +78,19 @@ _CLAIM_NEW = {
 # storage.queue.share_of reads them). Four round trips became one for each webhook. The arrays go
 # in binary (%b): psycopg quotes a text-format array element by element with a regular
 # expression, and JSON payloads are full of quotes (0.29 -> 0.2 ms of CPU a webhook)
+# a NOTIFY's payload must stay under 8,000 bytes: past this many volunteers in one webhook (11
+# characters and a comma each) it names none, and every worker looks (a webhook of 1,000 LINE
+# users' events failed to store with "payload string too long")
+_NAMED_TURNS = 500
 _STORE_AND_WAKE: LiteralString = (
     "WITH stored AS (INSERT INTO inbound_events (platform, event_id, user_key, payload,"
     "  received_at) SELECT %(platform)s, e.event_id, e.user_key, e.payload, %(now)s"
     "  FROM unnest(%(ids)b::text[], %(keys)b::text[], %(payloads)b::json[])"
     "   AS e(event_id, user_key, payload)"
-    "  ON CONFLICT (platform, event_id) DO NOTHING RETURNING id, platform, user_key)"
-    f" SELECT pg_notify('{queue.CHANNEL}', string_agg(DISTINCT hashtext(platform || ':'"
-    "  || coalesce(user_key, 'event-' || id))::text, ',')) FROM stored HAVING count(*) > 0"
+    "  ON CONFLICT (platform, event_id) DO NOTHING"
+    "  RETURNING hashtext(platform || ':' || coalesce(user_key, 'event-' || id)) AS turn)"
+    f" SELECT pg_notify('{queue.CHANNEL}', CASE WHEN count(DISTINCT turn) <= {_NAMED_TURNS}"
+    "  THEN string_agg(DISTINCT turn::text, ',') ELSE '' END) FROM stored HAVING count(*) > 0"
 )
 
 

@@ -164,3 +164,19 @@ def test_each_worker_is_woken_for_and_takes_its_own_share_first(
             heads = [user for _pk, _p, user in queue.waiting(connection, ["line"], 10, share)]
             assert heads == mine + [u for u in users if u not in mine]
         assert all(queue.share_of(p, (11,), 11) for p in payloads)  # alone: every volunteer
+
+
+def test_a_webhook_of_a_thousand_volunteers_is_stored_and_wakes_every_worker(
+    engine: Engine, postgres_url: str
+) -> None:
+    """Too many volunteers to name within a NOTIFY's 8,000 bytes: it names none, all look."""
+    listener = psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True)
+    listener.execute(f"LISTEN {queue.CHANNEL}")
+    events = [(f"e{n}", {"u": f"U{n:032x}"}) for n in range(1000)]
+    with engine.connect() as connection:
+        inbox.store_events(connection, "line", events, lambda p: p["u"])
+        payload = next(listener.notifies(timeout=10)).payload
+        listener.close()
+        assert len(queue.waiting(connection, ["line"], 2000)) == 1000
+    assert payload == ""
+    assert all(queue.share_of(payload, (11, 22), me) for me in (11, 22))
