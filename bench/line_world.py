@@ -44,6 +44,9 @@ class World:
         self.steps: dict[str, int] = {u.user_id: 0 for u in self.users}
         self.posted_at: dict[str, float] = {}
         self.step_latency: list[float] = []
+        # when each reply arrived (seconds from the start), beside step_latency
+        self.step_at: list[float] = []
+        self.first_done = 0.0
         self.webhook_latency: list[float] = []
         self.events = 0
         self.redelivered = 0
@@ -96,7 +99,9 @@ class World:
             user_id = self.tokens.tokens.pop(payload["replyToken"])
         else:
             user_id = payload["to"]
-        self.step_latency.append(time.perf_counter() - self.posted_at[user_id])
+        now = time.perf_counter()
+        self.step_latency.append(now - self.posted_at[user_id])
+        self.step_at.append(now - self.started)
         self.steps[user_id] += 1
         if self.steps[user_id] < len(self.scripts[user_id]):
             if self.think:
@@ -106,6 +111,7 @@ class World:
             else:
                 self._send(self.by_id[user_id])
         else:
+            self.first_done = self.first_done or time.perf_counter() - self.started
             self.remaining -= 1
             if not self.remaining:
                 self.finished = time.perf_counter()
@@ -121,6 +127,12 @@ class World:
             return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
         wall = self.finished - self.started
+        # while every volunteer is at it: after the first pauses (up to twice the mean) and
+        # before the first volunteer is done; the ramp and the tail offer less
+        begin = 2 * self.think
+        end = max(self.first_done, begin + 1)
+        steady = [lat for at, lat in zip(self.step_at, self.step_latency, strict=True)
+                  if begin <= at <= end]  # fmt: skip
         return {
             "volunteers": len(self.users),
             "events": self.events,
@@ -131,6 +143,9 @@ class World:
             "webhook_p99_ms": pct(self.webhook_latency, 0.99),
             "step_p50_ms": pct(self.step_latency, 0.5),
             "step_p99_ms": pct(self.step_latency, 0.99),
+            "steady_per_s": len(steady) / (end - begin),
+            "steady_p50_ms": pct(steady or [0.0], 0.5),
+            "steady_p99_ms": pct(steady or [0.0], 0.99),
             "redelivered": self.redelivered,
             "world_cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime,
         }
