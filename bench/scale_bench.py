@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pg_databases import cpu_seconds, drop_database, fresh_database  # noqa: E402
+from bench.pg_databases import TICKS, cpu_seconds, drop_database, fresh_database  # noqa: E402
 from storage.db import normalize_url  # noqa: E402
 from tests.bot_process import BotProcess  # noqa: E402
 from tests.line_support import SECRET, TOKEN  # noqa: E402
@@ -55,6 +55,14 @@ def transactions(url: str) -> int:
         count = int(connection.execute(query).scalar_one())
     engine.dispose()
     return count
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Return the machine's busy and total CPU seconds so far, over all cores (/proc/stat)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    total = sum(ticks[:8])  # guest time is inside user already
+    return (total - idle) / TICKS, total / TICKS
 
 
 def profiler(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
@@ -109,11 +117,14 @@ def run(
                 spies.append(profiler(pid, profile / f"{name}-{role}{index or ''}.txt"))
         before = [cpu_seconds(pid) for pid in pids]
         xacts_before = transactions(url)
+        busy_before, total_before = machine_cpu()
         webhook = f"http://127.0.0.1:{bots[0].env['WEB_PORT']}/line/webhook"
         httpx.post(f"{settings['LINE_API_BASE_URL']}/start", params={"bot": webhook})
         assert world.stdout is not None
         report: dict[str, Any] = json.loads(world.stdout.readline())
         used = [cpu_seconds(pid) - start for pid, start in zip(pids, before, strict=True)]
+        busy, total = (now - then for now, then in zip(machine_cpu(), (busy_before, total_before),
+                                                       strict=True))  # fmt: skip
         for spy in spies:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
@@ -124,6 +135,9 @@ def run(
         report["events_per_cpu_s"] = report["events"] / report["bot_cpu_s"]
         report["workers"] = workers
         report["load"] = os.getloadavg()[0]
+        # everything else the machine did meanwhile: PostgreSQL, mostly, on a quiet machine
+        report["machine_busy"] = busy / total
+        report["rest_cpu_s"] = busy - report["bot_cpu_s"] - report["world_cpu_s"]
     finally:
         for bot in bots:
             bot.stop()
@@ -192,7 +206,9 @@ def main() -> None:
             print(f"{name}: {r['events']} events in {r['wall_s']:.1f} s "
                   f"({r['events_per_s']:.0f}/s); bot CPU {r['bot_cpu_s']:.1f} s "
                   f"(web {r['web_cpu_s']:.1f}, workers {r['worker_cpu_s']:.1f}), "
-                  f"world CPU {r['world_cpu_s']:.1f} s; {r['redelivered']} webhooks redelivered; "
+                  f"world CPU {r['world_cpu_s']:.1f} s, the rest (PostgreSQL) "
+                  f"{r['rest_cpu_s']:.1f} s; machine {r['machine_busy']:.0%} busy; "
+                  f"{r['redelivered']} webhooks redelivered; "
                   f"load {r['load']:.1f}",
                   flush=True)  # fmt: skip
     print()
