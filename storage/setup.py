@@ -13,11 +13,6 @@ _HOLD = text("SELECT pg_try_advisory_lock(:ns, hashtext(:name))").bindparams(ns=
 _LET_GO = text("SELECT pg_advisory_unlock(:ns, hashtext(:name))").bindparams(ns=SETUP)
 
 
-def needs_lock(connection: Connection) -> bool:
-    """Tell whether other processes may share this database (only PostgreSQL's may)."""
-    return connection.dialect.name == "postgresql"
-
-
 def hold(connection: Connection, name: str) -> bool:
     """Take a set-up's lock on this session; False when another session holds it."""
     got = bool(connection.execute(_HOLD, {"name": name}).scalar_one())
