@@ -23,7 +23,7 @@ def rich_menu() -> None:
 
     settings = Settings()
     if not settings.line_enabled:
-        err.print(text(LANGUAGE, "cli.line.needs_settings"), highlight=False)
+        err.print(text(LANGUAGE, "cli.line.needs_settings"), highlight=False, soft_wrap=True)
         raise typer.Exit(2)
 
     # the bot's processes may be starting: on PostgreSQL wait for any of them installing it
