@@ -38,9 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pg_databases import TICKS, cpu_seconds, drop_database, fresh_database  # noqa: E402
 from storage.db import normalize_url  # noqa: E402
-from tests.bot_process import BotProcess  # noqa: E402
+from tests.bot_process import role_process  # noqa: E402
 from tests.line_support import SECRET, TOKEN  # noqa: E402
-from tests.test_line_crash import free_port  # noqa: E402
 
 
 def transactions(url: str) -> int:
@@ -103,10 +102,7 @@ def run(
         "LINE_API_BASE_URL": f"http://127.0.0.1:{port_file.read_text()}",
     }
     roles = ["web"] + ["worker"] * workers
-    bots = [
-        BotProcess(folder, {**settings, "WEB_PORT": str(free_port())}, f"{role} ready", role)
-        for role in roles
-    ]
+    bots = [role_process(folder, settings, role) for role in roles]
     try:
         for bot in bots:
             bot.start()

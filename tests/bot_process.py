@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -86,3 +87,16 @@ class BotProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def free_port() -> int:
+    """Return a loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def role_process(workdir: Path, settings: dict[str, str], role: str) -> BotProcess:
+    """Return a web or worker process with its own port (webhooks, or health and metrics)."""
+    mine = {**settings, "WEB_PORT": str(free_port())}
+    return BotProcess(workdir, mine, ready=f"{role} ready", role=role)

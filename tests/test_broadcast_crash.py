@@ -10,7 +10,7 @@ from bot.app.service import WelfareService
 from bot.domain.province import load_province
 from handlers.telegram.broadcast import IN_FLIGHT
 from storage.db import make_engine, upgrade
-from tests.bot_process import BotProcess
+from tests.bot_process import BotProcess, free_port
 from tests.broadcast_support import add_volunteers, report, scheduled
 from tests.fakes.line_api import FakeLine
 from tests.fakes.line_api import app as line_app
@@ -20,7 +20,6 @@ from tests.helpers import th
 from tests.line_support import SECRET
 from tests.line_support import TOKEN as LINE_TOKEN
 from tests.telegram_support import TOKEN
-from tests.test_line_crash import free_port
 
 FOOTER = th("broadcast.footer")
 

@@ -13,7 +13,7 @@ from bot.domain.province import load_province
 from handlers.broadcaster import LEASE
 from handlers.telegram.broadcast import IN_FLIGHT
 from storage.db import make_engine
-from tests.bot_process import BotProcess
+from tests.bot_process import BotProcess, role_process
 from tests.broadcast_support import add_volunteers, report, scheduled, wait_until
 from tests.fakes.line_api import FakeLine
 from tests.fakes.line_api import app as line_app
@@ -23,7 +23,6 @@ from tests.helpers import th
 from tests.line_support import SECRET
 from tests.line_support import TOKEN as LINE_TOKEN
 from tests.telegram_support import TOKEN
-from tests.test_line_crash import free_port
 
 FOOTER = th("broadcast.footer")
 # the other worker takes the run over on its next tick and sends what is left: well within
@@ -49,11 +48,7 @@ def world(tmp_path: Path, pg_url: str) -> Iterator[tuple[FakeTelegram, FakeLine,
             "QUIET_HOURS": "",
             "DRAIN_SECONDS": "2",
         }
-        workers = [
-            BotProcess(tmp_path, {**settings, "WEB_PORT": str(free_port())},
-                       ready="worker ready", role="worker")
-            for _ in range(2)
-        ]  # fmt: skip
+        workers = [role_process(tmp_path, settings, "worker") for _ in range(2)]
         try:
             yield telegram, line, workers
         finally:

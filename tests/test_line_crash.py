@@ -1,6 +1,5 @@
 """A real bot process killed with SIGKILL after LINE got its 200 handles the event on restart."""
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,19 +9,12 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from storage.models import Proposal
-from tests.bot_process import BotProcess
+from tests.bot_process import BotProcess, free_port
 from tests.fakes.line_api import FakeLine, app
 from tests.fakes.loopback import serving
 from tests.helpers import th
 from tests.line_support import SECRET, TOKEN, LineUser, body, sign
 from tests.transcripts import EXPECTED_ANSWERS, FIRST_PROPOSAL
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def post(bot: BotProcess, *events: dict) -> int:

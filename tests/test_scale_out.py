@@ -12,12 +12,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage, Proposal
-from tests.bot_process import ROOT, BotProcess
+from tests.bot_process import ROOT, role_process
 from tests.fakes.line_api import FakeLine, app
 from tests.fakes.loopback import serving
 from tests.helpers import th
 from tests.line_support import SECRET, TOKEN, LineUser, body, sign
-from tests.test_line_crash import free_port
 from tests.transcripts import EXPECTED_ANSWERS, FIRST_PROPOSAL
 
 
@@ -63,19 +62,16 @@ def line_world(tmp_path: Path, pg_url: str) -> Iterator[tuple[FakeLine, dict[str
             fake.release()
 
 
-def process(tmp_path: Path, settings: dict[str, str], role: str) -> BotProcess:
-    """Return a bot process of a role with its own port (for webhooks, or health and metrics)."""
-    mine = {**settings, "WEB_PORT": str(free_port())}
-    return BotProcess(tmp_path, mine, ready=f"{role} ready", role=role)
-
-
 def test_a_killed_workers_volunteer_is_taken_over(
     tmp_path: Path, line_world: tuple[FakeLine, dict[str, str]]
 ) -> None:
     """A worker killed while replying: another sends that reply once and goes on, in order."""
     fake, settings = line_world
-    web = process(tmp_path, settings, "web")
-    first, second = process(tmp_path, settings, "worker"), process(tmp_path, settings, "worker")
+    web = role_process(tmp_path, settings, "web")
+    first, second = (
+        role_process(tmp_path, settings, "worker"),
+        role_process(tmp_path, settings, "worker"),
+    )
     processes = [web, first, second]
     try:
         web.start()

@@ -16,13 +16,12 @@ from bot.domain.audience import Audience
 from bot.domain.province import load_province
 from handlers.pruner import JOB
 from storage.db import make_engine
-from tests.bot_process import BotProcess
+from tests.bot_process import BotProcess, role_process
 from tests.broadcast_support import add_volunteers, scheduled, wait_until
 from tests.fakes.line_api import FakeLine
 from tests.fakes.line_api import app as line_app
 from tests.fakes.loopback import serving
 from tests.line_support import SECRET, TOKEN
-from tests.test_line_crash import free_port
 
 OCCURRENCES = 3
 BROADCAST = "ส่งรายงานประจำวันก่อนเที่ยงค่ะ"
@@ -45,11 +44,7 @@ def world(tmp_path: Path, pg_url: str) -> Iterator[tuple[FakeLine, list[BotProce
             "QUIET_HOURS": "",
             "DRAIN_SECONDS": "2",
         }
-        workers = [
-            BotProcess(tmp_path, {**settings, "WEB_PORT": str(free_port())},
-                       ready="worker ready", role="worker")
-            for _ in range(2)
-        ]  # fmt: skip
+        workers = [role_process(tmp_path, settings, "worker") for _ in range(2)]
         try:
             yield fake, workers, engine
         finally:

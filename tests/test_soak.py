@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.messages import Input, Photo, Press
 from storage.models import Proposal, StoredPhoto
-from tests.bot_process import ROOT, BotProcess
+from tests.bot_process import ROOT, BotProcess, role_process
 from tests.fakes import line_api
 from tests.fakes.line_api import FakeLine
 from tests.fakes.loopback import serving
@@ -35,7 +35,6 @@ from tests.fakes.telegram_api import FakeTelegram, Updates
 from tests.line_support import SECRET, TOKEN, LineUser, body, sign
 from tests.telegram_support import TOKEN as TELEGRAM_TOKEN
 from tests.telegram_support import as_update
-from tests.test_line_crash import free_port
 from tests.test_photos import JPEG
 from tests.transcripts import FIRST_PROPOSAL
 
@@ -58,8 +57,7 @@ class Cluster:
         self.processes: list[BotProcess] = []
         for role, count in (("web", 3), ("worker", 2)):
             for _ in range(count):
-                mine = {**settings, "WEB_PORT": str(free_port())}
-                self.processes.append(BotProcess(workdir, mine, ready=f"{role} ready", role=role))
+                self.processes.append(role_process(workdir, settings, role))
         self.up: set[int] = set()
         self.kills = 0
         # Telegram messages the killed workers had in flight (sent, maybe, but not recorded)
